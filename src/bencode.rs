@@ -1,0 +1,1 @@
+//! Bencode (BEP 3). TODO(foundation).

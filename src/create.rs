@@ -1,0 +1,1 @@
+//! `minibt create`. TODO(foundation).

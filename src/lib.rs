@@ -1,0 +1,26 @@
+//! minibt: a small BitTorrent client built from blocking sockets and OS threads.
+//!
+//! Data flows one way:
+//!
+//! ```text
+//! metainfo ──► tracker (announcer thread) ──► peer addresses
+//!                                                │
+//!                    peer threads (one per TCP connection, blocking std::net)
+//!                                                │ events (crossbeam channel)
+//!                                                ▼
+//!                     coordinator thread: picker, per-peer state, verification
+//!                                                │ verified pieces
+//!                                                ▼
+//!                                   storage (memory-mapped files)
+//! ```
+//!
+//! The pure parts (bencode/metainfo, wire codec, picker, file layout) do no I/O and are
+//! unit-tested without sockets; threads and sockets live at the edges.
+
+pub mod bencode;
+pub mod cli;
+pub mod create;
+pub mod ids;
+pub mod layout;
+pub mod metainfo;
+pub mod tracker;
