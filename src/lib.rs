@@ -23,4 +23,5 @@ pub mod create;
 pub mod ids;
 pub mod layout;
 pub mod metainfo;
+pub mod storage;
 pub mod tracker;
