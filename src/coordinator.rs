@@ -1,0 +1,870 @@
+//! The coordinator thread: the one owner of the download's state.
+//!
+//! It owns the picker, every connected peer's state, the pieces being assembled and the list of
+//! known peer addresses. Everything else talks to it over crossbeam channels:
+//!
+//! ```text
+//! peer reader threads ──Event──────────┐
+//! verifier threads ─────HashResult─────┤
+//! announcer thread ─────Vec<SocketAddr>┼──► coordinator ──Command──► peer writer threads
+//! listener thread ──────TcpStream──────┤                 ──HashJob──► verifier threads
+//! ticker (1 s) ────────────────────────┘                 ──AnnouncerCommand──► announcer
+//! ```
+//!
+//! Because only this thread changes piece and peer state, neither the picker nor the peer table
+//! needs a lock. Its work per block is small (bookkeeping and a few channel sends): hashing and
+//! writing happen on the verifier threads.
+
+use crate::bitfield::Bitfield;
+use crate::choker;
+use crate::layout::BLOCK_LEN;
+use crate::metainfo::Metainfo;
+use crate::peer::{self, Command, Event, EventKind, Origin, PeerContext, PeerError, PeerKey};
+use crate::picker::{PickMode, Picker};
+use crate::progress::{Progress, RateMeter, Snapshot};
+use crate::storage::Storage;
+use crate::tracker::{AnnouncerCommand, TransferStats};
+use crate::verify::{HashJob, HashOutcome, HashResult};
+use crate::wire::BlockRequest;
+use crossbeam_channel::{never, select, tick, unbounded, Receiver, Sender};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// When a running download stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SeedPolicy {
+    /// Exit as soon as every piece is verified (like wget).
+    No,
+    /// Keep seeding until interrupted.
+    Forever,
+    /// Seed until uploaded / size reaches the ratio.
+    Ratio(f64),
+    /// Seed for this long after completion.
+    Time(Duration),
+}
+
+/// Tunables of the coordinator.
+#[derive(Debug, Clone)]
+pub struct CoordinatorConfig {
+    pub max_peers: usize,
+    pub mode: PickMode,
+    /// Give up when nothing was verified for this long.
+    pub timeout: Duration,
+    /// A peer with requests outstanding and no block for this long is snubbed.
+    pub snub_timeout: Duration,
+    pub seed: SeedPolicy,
+    pub bind_ip: Option<IpAddr>,
+    /// Our own listening address, never dialled.
+    pub listen_addr: Option<SocketAddr>,
+    /// Upload slots (the optimistic one comes on top).
+    pub upload_slots: usize,
+}
+
+/// Channels the coordinator listens on.
+pub struct Inputs {
+    pub events: Receiver<Event>,
+    pub hash_results: Receiver<HashResult>,
+    pub new_peers: Receiver<Vec<SocketAddr>>,
+    pub incoming: Receiver<TcpStream>,
+}
+
+/// Channels the coordinator sends on.
+pub struct Outputs {
+    pub hash_jobs: Sender<HashJob>,
+    pub announcer: Option<Sender<AnnouncerCommand>>,
+}
+
+/// How the run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Complete,
+    /// Nothing was verified within the timeout.
+    TimedOut,
+    /// Storage refused a verified piece.
+    StorageFailed(String),
+}
+
+/// Figures for the end-of-run summary.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub wasted: u64,
+    pub pieces_failed: u32,
+    pub hash_time: Duration,
+    pub write_time: Duration,
+    pub peers_seen: usize,
+    pub per_peer: Vec<PeerSummary>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PeerSummary {
+    pub addr: Option<SocketAddr>,
+    pub client: String,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub blocks: u64,
+    pub connected_for: Duration,
+}
+
+struct PeerState {
+    addr: Option<SocketAddr>,
+    commands: Sender<Command>,
+    handshaken: bool,
+    client: String,
+    bitfield: Bitfield,
+    got_bitfield: bool,
+    peer_choking: bool,
+    am_interested: bool,
+    peer_interested: bool,
+    am_choking: bool,
+    optimistic: bool,
+    down: RateMeter,
+    up: RateMeter,
+    blocks: u64,
+    last_block: Instant,
+    connected_at: Instant,
+    snubbed: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AddrState {
+    Idle,
+    Connecting,
+    Connected,
+    Banned,
+}
+
+struct KnownAddr {
+    state: AddrState,
+    failures: u32,
+    retry_at: Instant,
+    bad_pieces: u32,
+}
+
+/// A piece whose blocks are arriving.
+struct Assembly {
+    blocks: Vec<Option<Vec<u8>>>,
+    contributors: Vec<PeerKey>,
+}
+
+pub struct Coordinator {
+    meta: Arc<Metainfo>,
+    ctx: Arc<PeerContext>,
+    cfg: CoordinatorConfig,
+    picker: Picker,
+    peers: HashMap<PeerKey, PeerState>,
+    known: HashMap<SocketAddr, KnownAddr>,
+    assembling: HashMap<u32, Assembly>,
+    /// Pieces at the verifiers, with the peers (by address) that sent their blocks.
+    hashing: HashMap<u32, Vec<Option<SocketAddr>>>,
+    next_key: PeerKey,
+    stats: Arc<TransferStats>,
+    run: RunStats,
+    down: RateMeter,
+    up: RateMeter,
+    last_progress: Instant,
+    completed_at: Option<Instant>,
+    progress: Progress,
+    optimistic_rotated: Instant,
+    last_choke: Instant,
+    storage: Arc<Storage>,
+    requests: Vec<BlockRequest>,
+    hash_jobs: Sender<HashJob>,
+    announcer: Option<Sender<AnnouncerCommand>>,
+}
+
+impl Coordinator {
+    pub fn new(
+        meta: Arc<Metainfo>,
+        ctx: Arc<PeerContext>,
+        cfg: CoordinatorConfig,
+        have: &Bitfield,
+        stats: Arc<TransferStats>,
+        progress: Progress,
+        outputs: Outputs,
+    ) -> Coordinator {
+        let layout = ctx.storage.layout().clone();
+        let picker = Picker::new(&layout, have, cfg.mode);
+        let now = Instant::now();
+        Coordinator {
+            storage: ctx.storage.clone(),
+            meta,
+            ctx,
+            cfg,
+            picker,
+            peers: HashMap::new(),
+            known: HashMap::new(),
+            assembling: HashMap::new(),
+            hashing: HashMap::new(),
+            next_key: 0,
+            stats,
+            run: RunStats::default(),
+            down: RateMeter::default(),
+            up: RateMeter::default(),
+            last_progress: now,
+            completed_at: None,
+            progress,
+            optimistic_rotated: now,
+            last_choke: now - Duration::from_secs(60),
+            requests: Vec::new(),
+            hash_jobs: outputs.hash_jobs,
+            announcer: outputs.announcer,
+        }
+    }
+
+    /// Runs until the download (and any seeding) is over; returns why it ended.
+    pub fn run(mut self, inputs: Inputs, extra_peers: Vec<SocketAddr>) -> (Outcome, RunStats) {
+        let Inputs {
+            events,
+            hash_results,
+            mut new_peers,
+            mut incoming,
+        } = inputs;
+        let ticker = tick(Duration::from_secs(1));
+        let mut last_tick = Instant::now();
+        self.add_known(extra_peers);
+        self.connect_more();
+        if self.picker.is_complete() {
+            self.on_complete();
+        }
+        let outcome = loop {
+            if let Some(outcome) = self.finished() {
+                break outcome;
+            }
+            select! {
+                recv(events) -> ev => {
+                    let Ok(ev) = ev else { break Outcome::TimedOut };
+                    self.on_event(ev);
+                    // Drain what is already queued before looking at timers again.
+                    for ev in events.try_iter().take(256) {
+                        self.on_event(ev);
+                    }
+                }
+                recv(hash_results) -> r => {
+                    if let Ok(r) = r {
+                        if let Some(outcome) = self.on_hash_result(r) {
+                            break outcome;
+                        }
+                    }
+                }
+                recv(new_peers) -> addrs => match addrs {
+                    Ok(addrs) => { self.add_known(addrs); self.connect_more(); }
+                    Err(_) => new_peers = never(),
+                },
+                recv(incoming) -> stream => match stream {
+                    Ok(stream) => self.accept(stream),
+                    Err(_) => incoming = never(),
+                },
+                recv(ticker) -> _ => {
+                    let elapsed = last_tick.elapsed();
+                    last_tick = Instant::now();
+                    self.on_tick(elapsed);
+                }
+            }
+        };
+        self.progress.update(&self.snapshot());
+        self.progress.finish();
+        self.run.downloaded = self.down.total();
+        self.run.uploaded = self.up.total();
+        self.run.peers_seen = self.known.len();
+        let peers: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in peers {
+            self.drop_peer(key, "shutting down");
+        }
+        (outcome, self.run)
+    }
+
+    fn finished(&self) -> Option<Outcome> {
+        if self.stalled() {
+            return Some(Outcome::TimedOut);
+        }
+        let done_at = self.completed_at?;
+        let total = self.storage.layout().total_length().max(1) as f64;
+        match self.cfg.seed {
+            SeedPolicy::No => Some(Outcome::Complete),
+            SeedPolicy::Forever => None,
+            SeedPolicy::Ratio(r) => (self.up.total() as f64 / total >= r).then_some(Outcome::Complete),
+            SeedPolicy::Time(t) => (done_at.elapsed() >= t).then_some(Outcome::Complete),
+        }
+    }
+
+    // ----- peers: connecting, accepting, dropping -------------------------------------------
+
+    fn add_known(&mut self, addrs: Vec<SocketAddr>) {
+        let now = Instant::now();
+        for addr in addrs {
+            if Some(addr) == self.cfg.listen_addr || self.is_our_listener(addr) {
+                continue;
+            }
+            self.known.entry(addr).or_insert(KnownAddr {
+                state: AddrState::Idle,
+                failures: 0,
+                retry_at: now,
+                bad_pieces: 0,
+            });
+        }
+    }
+
+    fn is_our_listener(&self, addr: SocketAddr) -> bool {
+        let Some(listen) = self.cfg.listen_addr else {
+            return false;
+        };
+        addr.port() == listen.port()
+            && (listen.ip().is_unspecified() && addr.ip().is_loopback()
+                || Some(addr.ip()) == self.cfg.bind_ip)
+    }
+
+    fn connect_more(&mut self) {
+        if self.completed_at.is_some() && self.cfg.seed == SeedPolicy::No {
+            return;
+        }
+        let now = Instant::now();
+        let mut candidates: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.state == AddrState::Idle && k.retry_at <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        crate::ids::shuffle(&mut candidates);
+        for addr in candidates {
+            if self.peers.len() >= self.cfg.max_peers {
+                break;
+            }
+            let key = self.new_peer(Some(addr));
+            let (tx, rx) = unbounded();
+            self.peers.get_mut(&key).expect("just added").commands = tx;
+            if let Some(k) = self.known.get_mut(&addr) {
+                k.state = AddrState::Connecting;
+            }
+            let origin = Origin::Outgoing(addr, self.cfg.bind_ip);
+            if let Err(e) = peer::spawn(key, origin, self.ctx.clone(), rx) {
+                log::warn!("cannot start a peer thread: {e}");
+                self.peers.remove(&key);
+                break;
+            }
+        }
+    }
+
+    fn accept(&mut self, stream: TcpStream) {
+        // A little slack above max_peers so a full client still accepts a few newcomers.
+        if self.peers.len() >= self.cfg.max_peers + self.cfg.max_peers / 4 + 1 {
+            return;
+        }
+        let addr = stream.peer_addr().ok();
+        if let Some(k) = addr.and_then(|a| self.known.get(&a)) {
+            if k.state == AddrState::Banned {
+                return;
+            }
+        }
+        let key = self.new_peer(addr);
+        let (tx, rx) = unbounded();
+        self.peers.get_mut(&key).expect("just added").commands = tx;
+        if peer::spawn(key, Origin::Incoming(stream), self.ctx.clone(), rx).is_err() {
+            self.peers.remove(&key);
+        }
+    }
+
+    fn new_peer(&mut self, addr: Option<SocketAddr>) -> PeerKey {
+        let key = self.next_key;
+        self.next_key += 1;
+        let now = Instant::now();
+        let (placeholder, _) = unbounded();
+        self.peers.insert(
+            key,
+            PeerState {
+                addr,
+                commands: placeholder,
+                handshaken: false,
+                client: String::new(),
+                bitfield: Bitfield::new(self.storage.layout().num_pieces()),
+                got_bitfield: false,
+                peer_choking: true,
+                am_interested: false,
+                peer_interested: false,
+                am_choking: true,
+                optimistic: false,
+                down: RateMeter::default(),
+                up: RateMeter::default(),
+                blocks: 0,
+                last_block: now,
+                connected_at: now,
+                snubbed: false,
+            },
+        );
+        key
+    }
+
+    /// Forgets a peer: its requests go back to the pool, and dropping its command sender ends
+    /// its writer thread, which closes the socket and so ends its reader.
+    fn drop_peer(&mut self, key: PeerKey, why: &str) {
+        let Some(p) = self.peers.remove(&key) else {
+            return;
+        };
+        log::debug!("peer {key} {:?} dropped: {why}", p.addr);
+        self.picker.peer_gone(key, &p.bitfield);
+        if p.handshaken {
+            self.run.per_peer.push(PeerSummary {
+                addr: p.addr,
+                client: p.client.clone(),
+                downloaded: p.down.total(),
+                uploaded: p.up.total(),
+                blocks: p.blocks,
+                connected_for: p.connected_at.elapsed(),
+            });
+        }
+        if let Some(k) = p.addr.and_then(|a| self.known.get_mut(&a)) {
+            if k.state != AddrState::Banned {
+                k.state = AddrState::Idle;
+                if !p.handshaken {
+                    k.failures += 1;
+                }
+                let backoff = 5u64 << k.failures.min(6);
+                k.retry_at = Instant::now() + Duration::from_secs(backoff);
+            }
+        }
+        // Its requests are free again: hand them to the others.
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for other in keys {
+            self.fill_requests(other);
+        }
+    }
+
+    fn ban(&mut self, key: PeerKey, why: &str) {
+        if let Some(addr) = self.peers.get(&key).and_then(|p| p.addr) {
+            log::warn!("banning peer {addr}: {why}");
+            if let Some(k) = self.known.get_mut(&addr) {
+                k.state = AddrState::Banned;
+            } else {
+                self.known.insert(
+                    addr,
+                    KnownAddr {
+                        state: AddrState::Banned,
+                        failures: 0,
+                        retry_at: Instant::now(),
+                        bad_pieces: 0,
+                    },
+                );
+            }
+        }
+        self.drop_peer(key, why);
+    }
+
+    fn send(&mut self, key: PeerKey, cmd: Command) {
+        if let Some(p) = self.peers.get(&key) {
+            let _ = p.commands.send(cmd);
+        }
+    }
+
+    // ----- events from peer threads --------------------------------------------------------
+
+    fn on_event(&mut self, ev: Event) {
+        let key = ev.peer;
+        if !self.peers.contains_key(&key) {
+            return; // a peer we already dropped; its threads are winding down
+        }
+        match ev.kind {
+            EventKind::Connected { peer_id, .. } => self.on_connected(key, peer_id),
+            EventKind::Gone(err) => self.on_gone(key, err),
+            EventKind::Bitfield(bf) => {
+                let p = self.peers.get_mut(&key).expect("checked");
+                if p.got_bitfield || p.bitfield.count() > 0 {
+                    // BEP 3: the bitfield may only be the first message.
+                    self.drop_peer(key, "bitfield out of order");
+                    return;
+                }
+                p.got_bitfield = true;
+                self.picker.peer_bitfield(&bf);
+                p.bitfield = bf;
+                self.update_interest(key);
+            }
+            EventKind::Have(piece) => {
+                if piece >= self.storage.layout().num_pieces() {
+                    self.drop_peer(key, "have index out of range");
+                    return;
+                }
+                let p = self.peers.get_mut(&key).expect("checked");
+                p.got_bitfield = true;
+                if p.bitfield.set(piece) {
+                    self.picker.peer_have(piece);
+                }
+                self.update_interest(key);
+                self.fill_requests(key);
+            }
+            EventKind::Choke => {
+                let p = self.peers.get_mut(&key).expect("checked");
+                p.peer_choking = true;
+                // Outstanding requests are void once choked (BEP 3): back to the pool.
+                self.picker.requests_returned(key);
+                self.fill_all_but(key);
+            }
+            EventKind::Unchoke => {
+                let p = self.peers.get_mut(&key).expect("checked");
+                p.peer_choking = false;
+                p.last_block = Instant::now();
+                self.fill_requests(key);
+            }
+            EventKind::Interested => {
+                self.peers.get_mut(&key).expect("checked").peer_interested = true;
+                // A free upload slot goes to the newcomer at once rather than at the next round.
+                let unchoked = self.peers.values().filter(|p| !p.am_choking && !p.optimistic).count();
+                if unchoked < self.cfg.upload_slots {
+                    let p = self.peers.get_mut(&key).expect("checked");
+                    if p.am_choking {
+                        p.am_choking = false;
+                        let _ = p.commands.send(Command::Unchoke);
+                    }
+                }
+            }
+            EventKind::NotInterested => {
+                self.peers.get_mut(&key).expect("checked").peer_interested = false;
+            }
+            EventKind::Block { req, data } => self.on_block(key, req, data),
+            EventKind::Request(req) => self.on_request(key, req),
+            EventKind::Cancel(req) => self.send(key, Command::Unserve(req)),
+            EventKind::Uploaded(bytes) => {
+                self.up.add(bytes as u64);
+                self.stats.uploaded.fetch_add(bytes as u64, Ordering::Relaxed);
+                if let Some(p) = self.peers.get_mut(&key) {
+                    p.up.add(bytes as u64);
+                }
+            }
+            EventKind::Extended { .. } => {}
+        }
+    }
+
+    fn on_connected(&mut self, key: PeerKey, peer_id: crate::ids::PeerId) {
+        let have = self.picker.have().clone();
+        let p = self.peers.get_mut(&key).expect("checked");
+        p.handshaken = true;
+        p.connected_at = Instant::now();
+        p.client = client_name(&peer_id.0);
+        if let Some(k) = p.addr.and_then(|a| self.known.get_mut(&a)) {
+            k.state = AddrState::Connected;
+            k.failures = 0;
+        }
+        log::info!("peer {key} connected: {:?} ({})", p.addr, p.client);
+        if have.count() > 0 {
+            let _ = p.commands.send(Command::Bitfield(have.as_bytes().to_vec()));
+        }
+    }
+
+    fn on_gone(&mut self, key: PeerKey, err: PeerError) {
+        if matches!(err, PeerError::OurSelf) {
+            self.ban(key, "that is us");
+            return;
+        }
+        if let PeerError::Handshake(_) | PeerError::Protocol(_) = err {
+            log::info!("peer {key}: {err}");
+        } else {
+            log::debug!("peer {key}: {err}");
+        }
+        self.drop_peer(key, &err.to_string());
+        self.connect_more();
+    }
+
+    /// Tells the peer whether we want something it has.
+    fn update_interest(&mut self, key: PeerKey) {
+        let have = self.picker.have();
+        let p = self.peers.get_mut(&key).expect("checked");
+        let wanted = p.bitfield.iter_set().any(|i| !have.has(i));
+        if wanted != p.am_interested {
+            p.am_interested = wanted;
+            let cmd = if wanted {
+                Command::Interested
+            } else {
+                Command::NotInterested
+            };
+            let _ = p.commands.send(cmd);
+        }
+    }
+
+    /// How many requests to keep in flight with a peer: enough for about a second of its
+    /// current rate, never fewer than a handful, never more than a bounded amount of memory.
+    fn queue_depth(p: &PeerState) -> usize {
+        if p.snubbed {
+            return 1;
+        }
+        let by_rate = (p.down.rate() / BLOCK_LEN as f64) as usize;
+        by_rate.clamp(32, 512)
+    }
+
+    fn fill_requests(&mut self, key: PeerKey) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        if p.peer_choking || !p.am_interested || self.completed_at.is_some() {
+            return;
+        }
+        let depth = Self::queue_depth(p);
+        let outstanding = self.picker.outstanding(key);
+        if outstanding >= depth {
+            return;
+        }
+        let mut reqs = std::mem::take(&mut self.requests);
+        reqs.clear();
+        self.picker.pick(key, &p.bitfield, depth - outstanding, &mut reqs);
+        for r in &reqs {
+            let _ = p.commands.send(Command::Request(*r));
+        }
+        self.requests = reqs;
+    }
+
+    fn fill_all_but(&mut self, skip: PeerKey) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().filter(|k| *k != skip).collect();
+        for k in keys {
+            self.fill_requests(k);
+        }
+    }
+
+    fn on_block(&mut self, key: PeerKey, req: BlockRequest, data: Vec<u8>) {
+        let len = data.len() as u64;
+        self.down.add(len);
+        self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
+        {
+            let p = self.peers.get_mut(&key).expect("checked");
+            p.down.add(len);
+            p.blocks += 1;
+            p.last_block = Instant::now();
+            p.snubbed = false;
+        }
+        let outcome = self.picker.block_received(key, req);
+        if !outcome.expected {
+            // Not requested, or a duplicate from the endgame: BEP 3 lets us drop it.
+            self.run.wasted += len;
+            self.fill_requests(key);
+            return;
+        }
+        for other in outcome.cancel_from {
+            self.send(other, Command::Cancel(req));
+            // The cancelled request is no longer outstanding with that peer.
+            self.fill_requests(other);
+        }
+        let layout = self.storage.layout();
+        let blocks = layout.blocks_in_piece(req.index) as usize;
+        let asm = self.assembling.entry(req.index).or_insert_with(|| Assembly {
+            blocks: vec![None; blocks],
+            contributors: Vec::new(),
+        });
+        asm.blocks[(req.begin / BLOCK_LEN) as usize] = Some(data);
+        if !asm.contributors.contains(&key) {
+            asm.contributors.push(key);
+        }
+        if outcome.piece_complete {
+            let asm = self.assembling.remove(&req.index).expect("present");
+            let addrs = asm
+                .contributors
+                .iter()
+                .map(|k| self.peers.get(k).and_then(|p| p.addr))
+                .collect();
+            self.hashing.insert(req.index, addrs);
+            let blocks = asm.blocks.into_iter().map(Option::unwrap_or_default).collect();
+            let expected = self.meta.info.piece_hashes[req.index as usize];
+            // The verifier pool may be busy: this send is where backpressure reaches the peers.
+            let job = HashJob {
+                piece: req.index,
+                blocks,
+                expected,
+            };
+            let _ = self.hash_jobs.send(job);
+        }
+        self.fill_requests(key);
+    }
+
+    fn on_hash_result(&mut self, r: HashResult) -> Option<Outcome> {
+        self.run.hash_time += r.hash_time;
+        self.run.write_time += r.write_time;
+        let contributors = self.hashing.remove(&r.piece).unwrap_or_default();
+        match r.outcome {
+            HashOutcome::Written => {
+                self.picker.piece_verified(r.piece);
+                self.last_progress = Instant::now();
+                let left = self.bytes_left();
+                self.stats.left.store(left, Ordering::Relaxed);
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for k in keys {
+                    self.send(k, Command::Have(r.piece));
+                }
+                if self.picker.is_complete() && self.hashing.is_empty() {
+                    if let Err(e) = self.storage.flush() {
+                        return Some(Outcome::StorageFailed(e.to_string()));
+                    }
+                    self.on_complete();
+                }
+                None
+            }
+            HashOutcome::Mismatch => {
+                self.run.pieces_failed += 1;
+                self.run.wasted += self.storage.layout().piece_len(r.piece) as u64;
+                log::warn!("piece {} failed its hash check; downloading it again", r.piece);
+                self.picker.piece_failed(r.piece);
+                for addr in contributors.into_iter().flatten() {
+                    let bad = self.known.get_mut(&addr).map(|k| {
+                        k.bad_pieces += 1;
+                        k.bad_pieces
+                    });
+                    if bad.unwrap_or(0) >= 2 {
+                        let key = self.peers.iter().find(|(_, p)| p.addr == Some(addr)).map(|(k, _)| *k);
+                        if let Some(key) = key {
+                            self.ban(key, "sent data for pieces that failed their hash check");
+                        } else if let Some(k) = self.known.get_mut(&addr) {
+                            k.state = AddrState::Banned;
+                        }
+                    }
+                }
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for k in keys {
+                    self.fill_requests(k);
+                }
+                None
+            }
+            HashOutcome::WriteFailed(e) => Some(Outcome::StorageFailed(e)),
+        }
+    }
+
+    fn bytes_left(&self) -> u64 {
+        let layout = self.storage.layout();
+        let have = self.picker.have();
+        (0..layout.num_pieces())
+            .filter(|&i| !have.has(i))
+            .map(|i| layout.piece_len(i) as u64)
+            .sum()
+    }
+
+    fn on_complete(&mut self) {
+        if self.completed_at.is_some() {
+            return;
+        }
+        self.completed_at = Some(Instant::now());
+        self.stats.left.store(0, Ordering::Relaxed);
+        if let Some(a) = &self.announcer {
+            let _ = a.send(AnnouncerCommand::Completed);
+        }
+        // Nothing more to want from anyone.
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.update_interest(k);
+        }
+    }
+
+    // ----- requests from peers (uploading) -------------------------------------------------
+
+    fn on_request(&mut self, key: PeerKey, req: BlockRequest) {
+        let layout = self.storage.layout();
+        let valid = req.length <= crate::wire::MAX_BLOCK_LEN
+            && layout.range_in_piece(req.index, req.begin, req.length)
+            && self.picker.have().has(req.index);
+        if !valid {
+            self.drop_peer(key, "requested a block out of range or a piece we do not have");
+            return;
+        }
+        let p = self.peers.get(&key).expect("checked");
+        if p.am_choking {
+            return; // BEP 3: requests from a choked peer are ignored
+        }
+        self.send(key, Command::Serve(req));
+    }
+
+    // ----- the 1-second tick ---------------------------------------------------------------
+
+    fn on_tick(&mut self, elapsed: Duration) {
+        self.down.sample(elapsed);
+        self.up.sample(elapsed);
+        let now = Instant::now();
+        let snub = self.cfg.snub_timeout;
+        let mut snubbed = Vec::new();
+        for (key, p) in self.peers.iter_mut() {
+            p.down.sample(elapsed);
+            p.up.sample(elapsed);
+            if !p.snubbed && now.duration_since(p.last_block) > snub && self.picker.outstanding(*key) > 0 {
+                p.snubbed = true;
+                snubbed.push(*key);
+            }
+        }
+        for key in snubbed {
+            log::info!("peer {key} snubbed us: its requests go to others");
+            self.picker.requests_returned(key);
+            self.fill_all_but(key);
+        }
+        if now.duration_since(self.last_choke) >= choker::INTERVAL {
+            self.run_choker();
+        }
+        self.connect_more();
+        if self.peers.len() < self.cfg.max_peers / 2 {
+            if let Some(a) = &self.announcer {
+                let _ = a.try_send(AnnouncerCommand::NeedPeers);
+            }
+        }
+        self.progress.update(&self.snapshot());
+    }
+
+    /// True when nothing was verified for the configured timeout.
+    pub fn stalled(&self) -> bool {
+        self.completed_at.is_none() && self.last_progress.elapsed() > self.cfg.timeout
+    }
+
+    fn run_choker(&mut self) {
+        self.last_choke = Instant::now();
+        let rotate = self.optimistic_rotated.elapsed() >= choker::OPTIMISTIC_INTERVAL;
+        if rotate {
+            self.optimistic_rotated = Instant::now();
+        }
+        let seeding = self.completed_at.is_some();
+        let candidates: Vec<choker::Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.handshaken)
+            .map(|(k, p)| choker::Candidate {
+                key: *k,
+                interested: p.peer_interested,
+                download_rate: p.down.rate(),
+                upload_rate: p.up.rate(),
+                optimistic: p.optimistic,
+                unchoked: !p.am_choking,
+            })
+            .collect();
+        let decision = choker::decide(&candidates, self.cfg.upload_slots, seeding, rotate);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            let unchoke = decision.unchoked.contains(&k);
+            let p = self.peers.get_mut(&k).expect("present");
+            p.optimistic = decision.optimistic == Some(k);
+            if unchoke == p.am_choking {
+                p.am_choking = !unchoke;
+                let _ = p.commands.send(if unchoke { Command::Unchoke } else { Command::Choke });
+            }
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let layout = self.storage.layout();
+        Snapshot {
+            name: self.meta.info.name.clone(),
+            have_bytes: layout.total_length() - self.bytes_left(),
+            total_bytes: layout.total_length(),
+            pieces_done: self.picker.have().count(),
+            pieces_total: layout.num_pieces(),
+            down_rate: self.down.rate(),
+            up_rate: self.up.rate(),
+            peers_connected: self.peers.values().filter(|p| p.handshaken).count(),
+            peers_known: self.known.len(),
+            seeding: self.completed_at.is_some(),
+        }
+    }
+}
+
+/// A readable client name from an Azureus-style peer id (`-TR3000-` → `TR 3000`).
+pub fn client_name(id: &[u8; 20]) -> String {
+    if id[0] == b'-' && id[7] == b'-' && id[1..7].iter().all(|b| b.is_ascii_alphanumeric()) {
+        format!(
+            "{} {}",
+            String::from_utf8_lossy(&id[1..3]),
+            String::from_utf8_lossy(&id[3..7])
+        )
+    } else {
+        "unknown".to_string()
+    }
+}

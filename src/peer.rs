@@ -1,0 +1,418 @@
+//! The peer threads: one TCP connection, two OS threads, no shared state.
+//!
+//! ```text
+//!            socket (blocking std::net)
+//!   reader thread ──► Event ──► coordinator        (frames decoded with crate::wire)
+//!   writer thread ◄── Command ◄── coordinator      (requests, have, choke, blocks to serve)
+//! ```
+//!
+//! The reader thread connects (or takes an accepted socket), does the BEP 3 handshake, starts the
+//! writer thread, then turns every frame it reads into an [`Event`] for the coordinator. Piece
+//! payloads are read from the socket straight into the block's own buffer: no intermediate copy.
+//! The writer thread drains every command queued for it, encodes them into one buffer and
+//! writes it with a single syscall; blocks to upload are copied from storage straight into that
+//! buffer.
+//!
+//! Lifetimes are tied to channels, not flags: the writer ends when the coordinator drops the
+//! peer's command sender, and shuts the socket down, which ends the reader; the reader ends on
+//! any socket or protocol error and reports [`EventKind::Gone`] with the reason.
+//!
+//! An async client would run both loops as tasks on one event loop; here each costs a small
+//! stack (see [`PEER_STACK_SIZE`]) and the kernel does the scheduling.
+
+use crate::bitfield::Bitfield;
+use crate::ids::{InfoHash, PeerId};
+use crate::storage::Storage;
+use crate::wire::{self, BlockRequest, Handshake, Limits, Message};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Stack size of each peer thread: the threads keep their buffers on the heap, so a small stack
+/// keeps a swarm of hundreds of peers cheap.
+pub const PEER_STACK_SIZE: usize = 128 * 1024;
+
+/// How long a connect may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A peer that sends nothing at all (not even a keep-alive) for this long is dropped. BEP 3
+/// keep-alives come every two minutes.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(150);
+/// We send a keep-alive after this much silence.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
+/// Socket buffer for reading frames.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The coordinator's handle on a peer.
+pub type PeerKey = usize;
+
+/// Everything a peer thread needs, shared by all of them.
+pub struct PeerContext {
+    pub info_hash: InfoHash,
+    pub our_id: PeerId,
+    pub limits: Limits,
+    pub num_pieces: u32,
+    pub storage: Arc<Storage>,
+    pub events: Sender<Event>,
+}
+
+/// What a peer thread reports to the coordinator.
+#[derive(Debug)]
+pub struct Event {
+    pub peer: PeerKey,
+    pub kind: EventKind,
+}
+
+#[derive(Debug)]
+pub enum EventKind {
+    /// The handshake is done; the writer thread is running.
+    Connected { peer_id: PeerId, reserved: [u8; 8] },
+    Bitfield(Bitfield),
+    Have(u32),
+    Choke,
+    Unchoke,
+    Interested,
+    NotInterested,
+    /// A block of a piece, in its own buffer.
+    Block { req: BlockRequest, data: Vec<u8> },
+    /// The peer asks us for a block.
+    Request(BlockRequest),
+    Cancel(BlockRequest),
+    /// BEP 10 extended message.
+    Extended { id: u8, payload: Vec<u8> },
+    /// The writer sent a block of this many bytes (upload accounting).
+    Uploaded(u32),
+    /// The connection is over.
+    Gone(PeerError),
+}
+
+/// Why a connection ended. Each variant names the rule that was broken, if any.
+#[derive(Debug)]
+pub enum PeerError {
+    /// TCP connect failed or timed out.
+    Connect(io::Error),
+    /// The socket failed or closed (includes the read timeout).
+    Io(io::Error),
+    /// BEP 3: the handshake must carry the protocol string and our info hash.
+    Handshake(String),
+    /// We connected to ourselves (the peer id is ours).
+    OurSelf,
+    /// A frame broke the wire format (bad length, unknown layout, …).
+    Protocol(wire::WireError),
+}
+
+impl std::fmt::Display for PeerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerError::Connect(e) => write!(f, "connect failed: {e}"),
+            PeerError::Io(e) => write!(f, "connection lost: {e}"),
+            PeerError::Handshake(why) => write!(f, "bad handshake: {why}"),
+            PeerError::OurSelf => f.write_str("connected to ourselves"),
+            PeerError::Protocol(e) => write!(f, "protocol error: {e}"),
+        }
+    }
+}
+
+/// What the coordinator asks a peer's writer to do.
+#[derive(Debug)]
+pub enum Command {
+    Choke,
+    Unchoke,
+    Interested,
+    NotInterested,
+    Have(u32),
+    Bitfield(Vec<u8>),
+    Request(BlockRequest),
+    Cancel(BlockRequest),
+    /// Read this block from storage and send it (we have verified the piece).
+    Serve(BlockRequest),
+    /// Withdraw a queued [`Command::Serve`] if it has not been sent yet (BEP 3 cancel).
+    Unserve(BlockRequest),
+    Extended { id: u8, payload: Vec<u8> },
+}
+
+/// Where the connection comes from.
+pub enum Origin {
+    Outgoing(SocketAddr, Option<std::net::IpAddr>),
+    Incoming(TcpStream),
+}
+
+/// Starts the reader thread of a new connection; the writer follows after the handshake.
+pub fn spawn(
+    key: PeerKey,
+    origin: Origin,
+    ctx: Arc<PeerContext>,
+    commands: Receiver<Command>,
+) -> io::Result<()> {
+    std::thread::Builder::new()
+        .name(format!("peer-{key}"))
+        .stack_size(PEER_STACK_SIZE)
+        .spawn(move || {
+            let reason = run_reader(key, origin, &ctx, commands);
+            let _ = ctx.events.send(Event {
+                peer: key,
+                kind: EventKind::Gone(reason),
+            });
+        })
+        .map(|_| ())
+}
+
+fn connect(addr: SocketAddr, bind_ip: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
+    match bind_ip {
+        None => TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT),
+        Some(ip) => crate::net::connect_from(ip, addr, CONNECT_TIMEOUT),
+    }
+}
+
+/// Runs a connection until it ends; returns why it ended.
+fn run_reader(
+    key: PeerKey,
+    origin: Origin,
+    ctx: &PeerContext,
+    commands: Receiver<Command>,
+) -> PeerError {
+    let stream = match origin {
+        Origin::Outgoing(addr, bind_ip) => match connect(addr, bind_ip) {
+            Ok(s) => s,
+            Err(e) => return PeerError::Connect(e),
+        },
+        Origin::Incoming(s) => s,
+    };
+    let _ = stream.set_nodelay(true);
+    if let Err(e) = stream.set_read_timeout(Some(READ_TIMEOUT)) {
+        return PeerError::Io(e);
+    }
+    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+
+    // BEP 3 handshake.
+    let ours = Handshake::new(ctx.info_hash, ctx.our_id);
+    let mut writer = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => return PeerError::Io(e),
+    };
+    if let Err(e) = writer.write_all(&ours.encode()) {
+        return PeerError::Io(e);
+    }
+    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
+    let mut theirs = [0u8; 68];
+    if let Err(e) = reader.read_exact(&mut theirs) {
+        return PeerError::Io(e);
+    }
+    let theirs = match Handshake::decode(&theirs) {
+        Ok(h) => h,
+        Err(e) => return PeerError::Handshake(e.to_string()),
+    };
+    if theirs.info_hash != ctx.info_hash {
+        return PeerError::Handshake(format!("wrong info hash {}", theirs.info_hash));
+    }
+    if theirs.peer_id == ctx.our_id {
+        return PeerError::OurSelf;
+    }
+
+    let events = ctx.events.clone();
+    let storage = ctx.storage.clone();
+    let writer_started = std::thread::Builder::new()
+        .name(format!("peer-{key}-w"))
+        .stack_size(PEER_STACK_SIZE)
+        .spawn(move || run_writer(key, writer, commands, &storage, &events));
+    if let Err(e) = writer_started {
+        return PeerError::Io(e);
+    }
+    let connected = EventKind::Connected {
+        peer_id: theirs.peer_id,
+        reserved: theirs.reserved,
+    };
+    if ctx.events.send(Event { peer: key, kind: connected }).is_err() {
+        return PeerError::Io(io::Error::other("client shutting down"));
+    }
+    read_frames(key, &mut reader, ctx)
+}
+
+/// The frame loop: bounded lengths, piece payloads read into their own buffer.
+fn read_frames(key: PeerKey, reader: &mut impl Read, ctx: &PeerContext) -> PeerError {
+    let mut body = Vec::new();
+    loop {
+        let mut prefix = [0u8; 4];
+        if let Err(e) = reader.read_exact(&mut prefix) {
+            return PeerError::Io(e);
+        }
+        let len = match wire::check_frame_len(u32::from_be_bytes(prefix), &ctx.limits) {
+            Ok(len) => len,
+            Err(e) => return PeerError::Protocol(e),
+        };
+        if len == 0 {
+            continue; // keep-alive: the read timeout is what matters
+        }
+        let mut id = [0u8; 1];
+        if let Err(e) = reader.read_exact(&mut id) {
+            return PeerError::Io(e);
+        }
+        let kind = if id[0] == wire::id::PIECE && len > 9 {
+            match read_piece(reader, len - 9) {
+                Ok(kind) => kind,
+                Err(e) => return PeerError::Io(e),
+            }
+        } else {
+            body.clear();
+            body.push(id[0]);
+            body.resize(len, 0);
+            if let Err(e) = reader.read_exact(&mut body[1..]) {
+                return PeerError::Io(e);
+            }
+            match wire::decode_frame(&body) {
+                Ok(msg) => match to_event(msg, ctx.num_pieces) {
+                    Ok(Some(kind)) => kind,
+                    Ok(None) => continue,
+                    Err(e) => return e,
+                },
+                Err(wire::WireError::UnknownMessage(_)) => continue, // ignore extensions we lack
+                Err(e) => return PeerError::Protocol(e),
+            }
+        };
+        if ctx.events.send(Event { peer: key, kind }).is_err() {
+            return PeerError::Io(io::Error::other("client shutting down"));
+        }
+    }
+}
+
+/// Reads a piece message's index, begin and `data_len` payload bytes into a fresh buffer.
+fn read_piece(reader: &mut impl Read, data_len: usize) -> io::Result<EventKind> {
+    let mut header = [0u8; 8];
+    reader.read_exact(&mut header)?;
+    let index = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    let begin = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    let mut data = Vec::with_capacity(data_len);
+    reader.take(data_len as u64).read_to_end(&mut data)?;
+    if data.len() != data_len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let req = BlockRequest {
+        index,
+        begin,
+        length: data_len as u32,
+    };
+    Ok(EventKind::Block { req, data })
+}
+
+fn to_event(msg: Message<'_>, num_pieces: u32) -> Result<Option<EventKind>, PeerError> {
+    Ok(Some(match msg {
+        Message::KeepAlive | Message::Port(_) => return Ok(None),
+        Message::Choke => EventKind::Choke,
+        Message::Unchoke => EventKind::Unchoke,
+        Message::Interested => EventKind::Interested,
+        Message::NotInterested => EventKind::NotInterested,
+        Message::Have(i) => EventKind::Have(i),
+        Message::Bitfield(bytes) => {
+            EventKind::Bitfield(Bitfield::from_bytes(bytes, num_pieces).map_err(PeerError::Protocol)?)
+        }
+        Message::Request(r) => EventKind::Request(r),
+        Message::Cancel(r) => EventKind::Cancel(r),
+        Message::Piece { index, begin, data } => EventKind::Block {
+            req: BlockRequest {
+                index,
+                begin,
+                length: data.len() as u32,
+            },
+            data: data.to_vec(),
+        },
+        Message::Extended { id, payload } => EventKind::Extended {
+            id,
+            payload: payload.to_vec(),
+        },
+    }))
+}
+
+/// The writer loop: batch every queued command into one write.
+fn run_writer(
+    key: PeerKey,
+    mut socket: TcpStream,
+    commands: Receiver<Command>,
+    storage: &Storage,
+    events: &Sender<Event>,
+) {
+    let mut out = Vec::with_capacity(64 * 1024);
+    let mut batch = Vec::new();
+    loop {
+        match commands.recv_timeout(KEEPALIVE_INTERVAL) {
+            Ok(cmd) => batch.push(cmd),
+            Err(RecvTimeoutError::Timeout) => {
+                wire::encode(&Message::KeepAlive, &mut out);
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        while batch.len() < 4096 {
+            match commands.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let mut uploaded = 0u64;
+        if let Err(e) = encode_batch(&mut batch, storage, &mut out, &mut uploaded) {
+            log::warn!("peer {key}: cannot read block to serve: {e}");
+            break;
+        }
+        if socket.write_all(&out).is_err() {
+            break;
+        }
+        out.clear();
+        if uploaded > 0 {
+            let _ = events.send(Event {
+                peer: key,
+                kind: EventKind::Uploaded(uploaded as u32),
+            });
+        }
+    }
+    let _ = socket.shutdown(Shutdown::Both);
+}
+
+fn encode_batch(
+    batch: &mut Vec<Command>,
+    storage: &Storage,
+    out: &mut Vec<u8>,
+    uploaded: &mut u64,
+) -> io::Result<()> {
+    // A cancel withdraws a serve queued in the same batch.
+    let withdrawn: Vec<BlockRequest> = batch
+        .iter()
+        .filter_map(|c| match c {
+            Command::Unserve(r) => Some(*r),
+            _ => None,
+        })
+        .collect();
+    for cmd in batch.drain(..) {
+        let msg = match cmd {
+            Command::Choke => Message::Choke,
+            Command::Unchoke => Message::Unchoke,
+            Command::Interested => Message::Interested,
+            Command::NotInterested => Message::NotInterested,
+            Command::Have(i) => Message::Have(i),
+            Command::Request(r) => Message::Request(r),
+            Command::Cancel(r) => Message::Cancel(r),
+            Command::Unserve(_) => continue,
+            Command::Bitfield(bytes) => {
+                wire::encode(&Message::Bitfield(&bytes), out);
+                continue;
+            }
+            Command::Extended { id, payload } => {
+                wire::encode(&Message::Extended { id, payload: &payload }, out);
+                continue;
+            }
+            Command::Serve(r) => {
+                if withdrawn.contains(&r) {
+                    continue;
+                }
+                let mut header = [0u8; 13];
+                wire::encode_piece_header(r.index, r.begin, r.length, &mut header);
+                out.extend_from_slice(&header);
+                let start = out.len();
+                out.resize(start + r.length as usize, 0);
+                storage.read(r.index, r.begin, &mut out[start..])?;
+                *uploaded += r.length as u64;
+                continue;
+            }
+        };
+        wire::encode(&msg, out);
+    }
+    Ok(())
+}

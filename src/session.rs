@@ -1,0 +1,281 @@
+//! A session: one torrent's download (and seeding), from metainfo to verified files.
+//!
+//! It opens storage, checks any data already on disk, binds the listener, starts the verifier
+//! pool and the announcer, runs the coordinator on the calling thread, and tears everything
+//! down when the coordinator returns (the announcer sends `stopped` on its way out).
+
+use crate::bitfield::Bitfield;
+use crate::coordinator::{Coordinator, CoordinatorConfig, Inputs, Outcome, Outputs, RunStats, SeedPolicy};
+use crate::ids::PeerId;
+use crate::metainfo::Metainfo;
+use crate::peer::PeerContext;
+use crate::picker::PickMode;
+use crate::progress::{Progress, ProgressMode};
+use crate::storage::Storage;
+use crate::tracker::announcer::{spawn_announcer, AnnounceParams};
+use crate::tracker::TransferStats;
+use crate::wire::Limits;
+use crossbeam_channel::{bounded, unbounded, Sender};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything a session needs besides the metainfo.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub output_dir: PathBuf,
+    /// Listening port; the next free one of `port..port+9` is used when taken. 0 = any.
+    pub port: u16,
+    /// Local address for the listener and for outgoing connections.
+    pub bind_ip: Option<IpAddr>,
+    pub max_peers: usize,
+    pub sequential: bool,
+    pub timeout: Duration,
+    pub snub_timeout: Duration,
+    pub seed: SeedPolicy,
+    /// Peers to dial besides those the trackers return.
+    pub peers: Vec<SocketAddr>,
+    pub use_trackers: bool,
+    pub progress: ProgressMode,
+    pub upload_slots: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            output_dir: PathBuf::from("."),
+            port: 6881,
+            bind_ip: None,
+            max_peers: 50,
+            sequential: false,
+            timeout: Duration::from_secs(120),
+            snub_timeout: Duration::from_secs(10),
+            seed: SeedPolicy::No,
+            peers: Vec::new(),
+            use_trackers: true,
+            progress: ProgressMode::Auto,
+            upload_slots: 4,
+        }
+    }
+}
+
+/// How a session ended.
+#[derive(Debug)]
+pub struct Summary {
+    pub total_length: u64,
+    pub elapsed: Duration,
+    pub stats: RunStats,
+    pub pieces_already_had: u32,
+    pub listen_addr: SocketAddr,
+}
+
+/// A session failure, for the user.
+#[derive(Debug)]
+pub struct SessionError(pub String);
+
+impl std::fmt::Display for SessionError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+/// Runs a session to its end; `on_listening` is told the listening address once bound.
+pub fn run(
+    meta: Metainfo,
+    cfg: SessionConfig,
+    on_listening: impl FnOnce(SocketAddr),
+) -> Result<Summary, SessionError> {
+    let started = Instant::now();
+    let meta = Arc::new(meta);
+    let layout = meta.layout();
+    let storage = Arc::new(
+        Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError(e.to_string()))?,
+    );
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let have = check_existing(&storage, &meta, workers);
+    let pieces_already_had = have.count();
+
+    let listen_ip = cfg.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let listener = crate::net::bind_listener(listen_ip, cfg.port, 9)
+        .map_err(|e| SessionError(format!("cannot listen on {listen_ip} port {}: {e}", cfg.port)))?;
+    let listen_addr = listener
+        .local_addr()
+        .map_err(|e| SessionError(e.to_string()))?;
+    on_listening(listen_addr);
+    log::info!("listening on {listen_addr}");
+
+    let our_id = PeerId::generate();
+    let (events_tx, events_rx) = bounded(4096);
+    let ctx = Arc::new(PeerContext {
+        info_hash: meta.info_hash,
+        our_id,
+        limits: Limits::for_torrent(layout.num_pieces()),
+        num_pieces: layout.num_pieces(),
+        storage: storage.clone(),
+        events: events_tx,
+    });
+
+    let (jobs_tx, jobs_rx) = bounded(workers * 2);
+    let (results_tx, results_rx) = unbounded();
+    crate::verify::spawn_verifiers(workers, storage.clone(), jobs_rx, results_tx)
+        .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
+
+    let (incoming_tx, incoming_rx) = unbounded();
+    spawn_listener(listener, incoming_tx);
+
+    let left = layout.total_length()
+        - have
+            .iter_set()
+            .map(|i| layout.piece_len(i) as u64)
+            .sum::<u64>();
+    let stats = Arc::new(TransferStats::new(left));
+    let (peers_tx, peers_rx) = unbounded();
+    let tiers = meta.tracker_tiers();
+    let mut announcer = None;
+    let mut announcer_tx = None;
+    if cfg.use_trackers && !tiers.is_empty() {
+        let (ctl_tx, ctl_rx) = unbounded();
+        let params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        announcer = Some(spawn_announcer(tiers, params, stats.clone(), peers_tx, ctl_rx));
+        announcer_tx = Some(ctl_tx);
+    } else {
+        drop(peers_tx);
+    }
+
+    let coordinator_cfg = CoordinatorConfig {
+        max_peers: cfg.max_peers,
+        mode: if cfg.sequential {
+            PickMode::Sequential
+        } else {
+            PickMode::RarestFirst
+        },
+        timeout: cfg.timeout,
+        snub_timeout: cfg.snub_timeout,
+        seed: cfg.seed,
+        bind_ip: cfg.bind_ip,
+        listen_addr: Some(listen_addr),
+        upload_slots: cfg.upload_slots,
+    };
+    let coordinator = Coordinator::new(
+        meta.clone(),
+        ctx,
+        coordinator_cfg,
+        &have,
+        stats,
+        Progress::new(cfg.progress),
+        Outputs {
+            hash_jobs: jobs_tx,
+            announcer: announcer_tx,
+        },
+    );
+    let inputs = Inputs {
+        events: events_rx,
+        hash_results: results_rx,
+        new_peers: peers_rx,
+        incoming: incoming_rx,
+    };
+    let (outcome, stats) = coordinator.run(inputs, cfg.peers.clone());
+
+    // The coordinator dropped the announcer's control sender: it sends `stopped` and ends.
+    if let Some(handle) = announcer {
+        let _ = handle.join();
+    }
+    wake_listener(listen_addr);
+
+    match outcome {
+        Outcome::Complete => Ok(Summary {
+            total_length: layout.total_length(),
+            elapsed: started.elapsed(),
+            stats,
+            pieces_already_had,
+            listen_addr,
+        }),
+        Outcome::TimedOut => Err(SessionError(format!(
+            "no piece could be downloaded within {} s (no tracker or peer delivered data)",
+            cfg.timeout.as_secs()
+        ))),
+        Outcome::StorageFailed(e) => Err(SessionError(format!("storage failed: {e}"))),
+    }
+}
+
+/// Hashes what is already on disk (on all cores) and returns the pieces that are good.
+fn check_existing(storage: &Storage, meta: &Metainfo, workers: usize) -> Bitfield {
+    let layout = storage.layout();
+    let n = layout.num_pieces();
+    let mut have = Bitfield::new(n);
+    let any_data = storage
+        .paths()
+        .any(|p| std::fs::metadata(p).map(|m| m.len() > 0 && has_nonzero_start(p)).unwrap_or(false));
+    if !any_data {
+        return have;
+    }
+    let good: Vec<Vec<u32>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut buf = Vec::new();
+                    (w as u32..n)
+                        .step_by(workers)
+                        .filter(|&i| {
+                            crate::verify::piece_on_disk_matches(
+                                storage,
+                                i,
+                                &meta.info.piece_hashes[i as usize],
+                                &mut buf,
+                            )
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    for piece in good.into_iter().flatten() {
+        have.set(piece);
+    }
+    log::info!("{} of {n} pieces already on disk", have.count());
+    have
+}
+
+/// A file whose allocated blocks are all holes has nothing to check.
+fn has_nonzero_start(path: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).map(|m| m.blocks() > 0).unwrap_or(false)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        true
+    }
+}
+
+/// Accepts connections and hands them to the coordinator; ends when the coordinator is gone.
+fn spawn_listener(listener: TcpListener, incoming: Sender<TcpStream>) {
+    let _ = std::thread::Builder::new()
+        .name("listener".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if incoming.send(stream).is_err() {
+                    break;
+                }
+            }
+        });
+}
+
+/// Connects once to our own listener so its blocking accept returns and it sees the
+/// coordinator is gone.
+fn wake_listener(addr: SocketAddr) {
+    let target = if addr.ip().is_unspecified() {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+    } else {
+        addr
+    };
+    let _ = TcpStream::connect_timeout(&target, Duration::from_millis(200));
+}
