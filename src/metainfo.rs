@@ -107,7 +107,9 @@ impl Metainfo {
 
     /// Parses and validates a whole `.torrent` file.
     pub fn from_bytes(bytes: &[u8]) -> Result<Metainfo, MetainfoError> {
-        let root = bencode::decode(bytes).map_err(|e| MetainfoError(format!("torrent: {e}")))?;
+        // Lenient: bytes after the top-level dictionary (seen in the wild) are ignored.
+        let (root, _end) =
+            bencode::decode_prefix(bytes).map_err(|e| MetainfoError(format!("torrent: {e}")))?;
         if root.as_dict().is_none() {
             return wrong_type("torrent", "a dictionary", &root);
         }
@@ -601,6 +603,17 @@ mod tests {
         let pads: Vec<bool> = m.info.files.iter().map(|f| f.padding).collect();
         assert_eq!(pads, vec![false, true, false, true, false]);
         assert_eq!(m.layout().files()[2].offset, 16384);
+    }
+
+    #[test]
+    fn trailing_bytes_after_the_torrent_are_ignored() {
+        let mut bytes = single("a", 1, 16384, 1);
+        let plain = Metainfo::from_bytes(&bytes).unwrap();
+        bytes.extend_from_slice(b"\n\0garbage");
+        assert_eq!(
+            Metainfo::from_bytes(&bytes).unwrap().info_hash,
+            plain.info_hash
+        );
     }
 
     #[test]

@@ -112,6 +112,15 @@ fn fixture_details() {
 }
 
 #[test]
+fn v2_only_torrents_are_refused_with_a_clear_message() {
+    let e = Metainfo::load(&fixtures().join("libtorrent-v2-only.torrent.refused")).unwrap_err();
+    assert!(
+        e.0.contains("v2-only torrents (BEP 52) are not supported"),
+        "{e}"
+    );
+}
+
+#[test]
 fn create_reproduces_mktorrents_info_hash() {
     let dir = scratch_dir("metainfo-create-vs-mktorrent");
     let single = dir.join("single.bin");
