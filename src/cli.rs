@@ -161,7 +161,7 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
             let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
             let file = p
                 .free_from_os_str::<OsString, String>(|s| Ok(s.to_os_string()))
-                .map_err(|_| format!("info: missing FILE.torrent\n{INFO_USAGE}"))?;
+                .map_err(|_| "info: missing FILE.torrent (try `minibt info --help`)".to_string())?;
             no_leftovers(p, "info")?;
             Ok(RawArgs::Info { file })
         }
@@ -184,7 +184,7 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
             let force = p.contains(["-f", "--force"]);
             let path = p
                 .free_from_os_str::<OsString, String>(|s| Ok(s.to_os_string()))
-                .map_err(|_| format!("create: missing PATH\n{CREATE_USAGE}"))?;
+                .map_err(|_| "create: missing PATH (try `minibt create --help`)".to_string())?;
             no_leftovers(p, "create")?;
             Ok(RawArgs::Create {
                 path,
@@ -434,7 +434,7 @@ pub fn info_text(m: &Metainfo) -> String {
         let pad = if f.padding { "  [padding]" } else { "" };
         let _ = writeln!(
             s,
-            "  {:>12} ({} bytes)  {}{pad}",
+            "  {:>10}  {:>12} B  {}{pad}",
             human_size(f.length),
             f.length,
             path.display()
