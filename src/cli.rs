@@ -1,8 +1,552 @@
-//! Command line: pico-args → validated settings → the library. TODO(foundation).
+//! Command line: pico-args → raw arguments → validated settings → the library.
+//!
+//! Called by `main.rs` ([`main_with_args`]). Parsing happens in two steps, ripgrep style:
+//! [`RawArgs`] holds the strings as typed, [`Command`] the checked settings that the runners
+//! take. Errors print `minibt: <error>` on one line and exit non-zero (2 for usage errors,
+//! 1 for failures). Logging (env_logger, stderr) is set by `-v`/`-vv`/`-vvv` and `RUST_LOG`.
+//!
+//! To add a subcommand (`tracker`, `seed`, `demo`): a [`RawArgs`] variant and its parse arm
+//! in [`parse_raw`], a [`Command`] variant built in [`validate`], a runner arm in [`run`], and
+//! a line in [`USAGE`].
 
 use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::create::{create_torrent, now_unix, CreateOptions};
+use crate::metainfo::Metainfo;
+
+const USAGE: &str = "\
+minibt — a small BitTorrent client
+
+Usage:
+  minibt FILE.torrent            download (not implemented yet)
+  minibt info FILE.torrent       show what a torrent contains
+  minibt create PATH -t URL -o OUT.torrent [options]
+                                 make a torrent from a file or directory
+
+Global options:
+  -v, -vv, -vvv                  more logging on stderr (RUST_LOG also works)
+  -h, --help                     this help (`minibt create --help` for create's options)
+  -V, --version                  print the version
+";
+
+const CREATE_USAGE: &str = "\
+Usage: minibt create PATH --tracker URL [--tracker URL ...] -o OUT.torrent [options]
+
+  -t, --tracker URL       announce URL; repeat for fallbacks (one BEP 12 tier each, in order)
+  -o, --output FILE       where to write the torrent
+  -l, --piece-length N    piece size in bytes, power of two >= 16 KiB; suffixes K and M allowed
+                          (default: aims for 1000-2000 pieces, 16 KiB to 16 MiB)
+  -p, --private           set the BEP 27 private flag
+  -c, --comment TEXT      add a comment
+      --no-date           leave out the creation date (reproducible output)
+  -f, --force             overwrite OUT if it exists
+";
+
+const INFO_USAGE: &str = "Usage: minibt info FILE.torrent\n";
 
 /// Runs minibt with the given arguments (without the program name); returns the exit code.
-pub fn main_with_args(_args: Vec<OsString>) -> i32 {
-    0
+pub fn main_with_args(args: Vec<OsString>) -> i32 {
+    let (verbosity, args) = take_verbosity(args);
+    init_logging(verbosity);
+    let command = match parse_raw(args).and_then(validate) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("minibt: {e}");
+            return 2;
+        }
+    };
+    match run(command) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("minibt: {e}");
+            1
+        }
+    }
+}
+
+/// Arguments as typed, sorted by subcommand but not yet checked.
+#[derive(Debug)]
+pub enum RawArgs {
+    Help(&'static str),
+    Version,
+    Info {
+        file: OsString,
+    },
+    Create {
+        path: OsString,
+        trackers: Vec<String>,
+        output: Option<OsString>,
+        piece_length: Option<String>,
+        private: bool,
+        comment: Option<String>,
+        no_date: bool,
+        force: bool,
+    },
+    /// `minibt FILE.torrent [options...]`: the options belong to the download engine.
+    Download {
+        torrent: OsString,
+        rest: Vec<OsString>,
+    },
+}
+
+/// Checked settings, ready to run.
+#[derive(Debug)]
+pub enum Command {
+    Help(&'static str),
+    Version,
+    Info {
+        file: PathBuf,
+    },
+    Create {
+        options: CreateOptions,
+        output: PathBuf,
+        force: bool,
+    },
+    Download {
+        torrent: PathBuf,
+        rest: Vec<OsString>,
+    },
+}
+
+/// Removes `-v`, `-vv`, `-vvv`, `--verbose` (anywhere) and counts them.
+fn take_verbosity(args: Vec<OsString>) -> (u8, Vec<OsString>) {
+    let mut level = 0u8;
+    let mut rest = Vec::with_capacity(args.len());
+    for a in args {
+        match a.to_str() {
+            Some("--verbose") => level = level.saturating_add(1),
+            Some(s) if s.len() >= 2 && s.starts_with('-') && s[1..].bytes().all(|b| b == b'v') => {
+                level = level.saturating_add((s.len() - 1) as u8)
+            }
+            _ => rest.push(a),
+        }
+    }
+    (level, rest)
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => log::LevelFilter::Warn,
+        1 => log::LevelFilter::Info,
+        2 => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(level);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.target(env_logger::Target::Stderr);
+    // Already initialised when called twice in one process (tests): keep the first.
+    let _ = builder.try_init();
+}
+
+fn usage_err(e: pico_args::Error) -> String {
+    e.to_string()
+}
+
+/// Sorts the arguments by subcommand.
+pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
+    let first = args.first().and_then(|a| a.to_str()).map(str::to_string);
+    let help = |a: &[OsString]| a.iter().any(|x| x == "-h" || x == "--help");
+    match first.as_deref() {
+        None => Ok(RawArgs::Help(USAGE)),
+        Some("-h" | "--help" | "help") => Ok(RawArgs::Help(USAGE)),
+        Some("-V" | "--version") => Ok(RawArgs::Version),
+        Some("info") if help(&args) => Ok(RawArgs::Help(INFO_USAGE)),
+        Some("create") if help(&args) => Ok(RawArgs::Help(CREATE_USAGE)),
+        Some("info") => {
+            let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
+            let file = p
+                .free_from_os_str::<OsString, String>(|s| Ok(s.to_os_string()))
+                .map_err(|_| "info: missing FILE.torrent (try `minibt info --help`)".to_string())?;
+            no_leftovers(p, "info")?;
+            Ok(RawArgs::Info { file })
+        }
+        Some("create") => {
+            let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
+            let trackers = p.values_from_str(["-t", "--tracker"]).map_err(usage_err)?;
+            let output = p
+                .opt_value_from_os_str::<_, OsString, String>(["-o", "--output"], |s| {
+                    Ok(s.to_os_string())
+                })
+                .map_err(usage_err)?;
+            let piece_length = p
+                .opt_value_from_str(["-l", "--piece-length"])
+                .map_err(usage_err)?;
+            let comment = p
+                .opt_value_from_str(["-c", "--comment"])
+                .map_err(usage_err)?;
+            let private = p.contains(["-p", "--private"]);
+            let no_date = p.contains("--no-date");
+            let force = p.contains(["-f", "--force"]);
+            let path = p
+                .free_from_os_str::<OsString, String>(|s| Ok(s.to_os_string()))
+                .map_err(|_| "create: missing PATH (try `minibt create --help`)".to_string())?;
+            no_leftovers(p, "create")?;
+            Ok(RawArgs::Create {
+                path,
+                trackers,
+                output,
+                piece_length,
+                private,
+                comment,
+                no_date,
+                force,
+            })
+        }
+        Some(s) if s.starts_with('-') => Err(format!("unknown option {s:?} (try --help)")),
+        // Anything else is a torrent to download (the path may not be UTF-8: use the OsString).
+        _ => {
+            let mut args = args;
+            let torrent = args.remove(0);
+            Ok(RawArgs::Download {
+                torrent,
+                rest: args,
+            })
+        }
+    }
+}
+
+fn no_leftovers(p: pico_args::Arguments, cmd: &str) -> Result<(), String> {
+    let rest = p.finish();
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{cmd}: unexpected arguments {rest:?} (try `minibt {cmd} --help`)"
+        ))
+    }
+}
+
+/// `16384`, `256K`, `256KiB`, `4M`, `4MiB` → bytes.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (num, unit) = s.split_at(digits);
+    let n: u64 = num.parse().ok()?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// Checks raw arguments and builds the settings.
+pub fn validate(raw: RawArgs) -> Result<Command, String> {
+    Ok(match raw {
+        RawArgs::Help(text) => Command::Help(text),
+        RawArgs::Version => Command::Version,
+        RawArgs::Info { file } => Command::Info {
+            file: PathBuf::from(file),
+        },
+        RawArgs::Create {
+            path,
+            trackers,
+            output,
+            piece_length,
+            private,
+            comment,
+            no_date,
+            force,
+        } => {
+            if trackers.is_empty() {
+                return Err("create: at least one --tracker URL is required".into());
+            }
+            for t in &trackers {
+                if !(t.starts_with("http://")
+                    || t.starts_with("https://")
+                    || t.starts_with("udp://"))
+                {
+                    return Err(format!(
+                        "create: --tracker {t:?} is not an http://, https:// or udp:// URL"
+                    ));
+                }
+            }
+            let Some(output) = output else {
+                return Err("create: -o/--output FILE is required".into());
+            };
+            let piece_length = match piece_length {
+                None => None,
+                Some(s) => {
+                    let n = parse_size(&s)
+                        .ok_or_else(|| format!("create: --piece-length {s:?} is not a size"))?;
+                    crate::create::check_piece_length(n).map_err(|e| format!("create: {e}"))?;
+                    Some(n)
+                }
+            };
+            let mut options = CreateOptions::new(PathBuf::from(path));
+            options.trackers = trackers;
+            options.piece_length = piece_length;
+            options.private = private;
+            options.comment = comment;
+            options.creation_date = if no_date { None } else { Some(now_unix()) };
+            Command::Create {
+                options,
+                output: PathBuf::from(output),
+                force,
+            }
+        }
+        RawArgs::Download { torrent, rest } => Command::Download {
+            torrent: PathBuf::from(torrent),
+            rest,
+        },
+    })
+}
+
+/// Runs a validated command.
+pub fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Help(text) => {
+            print!("{text}");
+            Ok(())
+        }
+        Command::Version => {
+            println!("minibt {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+        Command::Info { file } => {
+            let m = Metainfo::load(&file).map_err(|e| e.to_string())?;
+            print!("{}", info_text(&m));
+            Ok(())
+        }
+        Command::Create {
+            options,
+            output,
+            force,
+        } => run_create(&options, &output, force),
+        // ---- DOWNLOAD: engine author, replace this arm with
+        // `crate::client::download_cli(&torrent, rest)`. The torrent is loaded first so a bad
+        // one is refused (and nothing is created) even before the engine exists.
+        Command::Download { torrent, rest: _ } => {
+            let m = Metainfo::load(&torrent).map_err(|e| e.to_string())?;
+            Err(format!("{}: download not implemented yet", m.info.name))
+        } // ---- end DOWNLOAD
+    }
+}
+
+fn run_create(options: &CreateOptions, output: &Path, force: bool) -> Result<(), String> {
+    if output.exists() && !force {
+        return Err(format!(
+            "{}: already exists (use --force to overwrite)",
+            output.display()
+        ));
+    }
+    let bytes = create_torrent(options).map_err(|e| e.to_string())?;
+    std::fs::write(output, &bytes).map_err(|e| format!("{}: {e}", output.display()))?;
+    let m = Metainfo::from_bytes(&bytes).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {} ({} pieces, info hash {})",
+        output.display(),
+        m.num_pieces(),
+        m.info_hash
+    );
+    Ok(())
+}
+
+/// `1536` → `1.50 KiB`; below 1 KiB: `512 B`.
+pub fn human_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", UNITS[unit])
+}
+
+/// Seconds since the Unix epoch → `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian calendar).
+pub fn utc_date_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant): shift the epoch to 0000-03-01 so leap days end a year.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The human-readable description `minibt info` prints.
+pub fn info_text(m: &Metainfo) -> String {
+    let mut s = String::new();
+    let total = m.total_length();
+    let pl = m.info.piece_length;
+    let _ = writeln!(s, "name:          {}", m.info.name);
+    let _ = writeln!(s, "info hash:     {}", m.info_hash);
+    let _ = writeln!(s, "total size:    {} ({total} bytes)", human_size(total));
+    let _ = writeln!(
+        s,
+        "pieces:        {} x {} ({pl} bytes)",
+        m.num_pieces(),
+        human_size(pl)
+    );
+    let _ = writeln!(
+        s,
+        "private:       {}",
+        if m.info.private { "yes" } else { "no" }
+    );
+    if let Some(c) = &m.comment {
+        let _ = writeln!(s, "comment:       {c}");
+    }
+    if let Some(c) = &m.created_by {
+        let _ = writeln!(s, "created by:    {c}");
+    }
+    if let Some(d) = m.creation_date {
+        let _ = writeln!(s, "creation date: {}", utc_date_time(d));
+    }
+    let tiers = m.tracker_tiers();
+    if tiers.is_empty() {
+        let _ = writeln!(s, "trackers:      none");
+    } else {
+        let _ = writeln!(s, "trackers:");
+        for (i, tier) in tiers.iter().enumerate() {
+            for (j, url) in tier.iter().enumerate() {
+                if j == 0 {
+                    let _ = writeln!(s, "  tier {}: {url}", i + 1);
+                } else {
+                    let _ = writeln!(s, "          {url}");
+                }
+            }
+        }
+    }
+    let paths = m.file_paths();
+    let _ = writeln!(s, "files ({}):", paths.len());
+    for (path, f) in paths.iter().zip(&m.info.files) {
+        let pad = if f.padding { "  [padding]" } else { "" };
+        let _ = writeln!(
+            s,
+            "  {:>10}  {:>12} B  {}{pad}",
+            human_size(f.length),
+            f.length,
+            path.display()
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn dates_are_computed_by_hand() {
+        assert_eq!(utc_date_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_date_time(951_782_400), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_date_time(1_700_000_000), "2023-11-14 22:13:20 UTC");
+        assert_eq!(utc_date_time(4_107_542_399), "2100-02-28 23:59:59 UTC");
+        assert_eq!(utc_date_time(-1), "1969-12-31 23:59:59 UTC");
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.50 KiB");
+        assert_eq!(human_size(5 << 30), "5.00 GiB");
+        assert_eq!(parse_size("16384"), Some(16384));
+        assert_eq!(parse_size("256K"), Some(256 << 10));
+        assert_eq!(parse_size("4MiB"), Some(4 << 20));
+        assert_eq!(parse_size("4X"), None);
+        assert_eq!(parse_size(""), None);
+    }
+
+    #[test]
+    fn verbosity_flags_are_counted_anywhere() {
+        let (v, rest) = take_verbosity(os(&["-v", "info", "-vv", "x", "--verbose"]));
+        assert_eq!(v, 4);
+        assert_eq!(rest, os(&["info", "x"]));
+    }
+
+    #[test]
+    fn subcommands_dispatch() {
+        assert!(matches!(parse_raw(os(&[])), Ok(RawArgs::Help(_))));
+        assert!(matches!(
+            parse_raw(os(&["--version"])),
+            Ok(RawArgs::Version)
+        ));
+        assert!(matches!(
+            parse_raw(os(&["create", "--help"])),
+            Ok(RawArgs::Help(t)) if t == CREATE_USAGE
+        ));
+        assert!(matches!(
+            parse_raw(os(&["info", "a.torrent"])),
+            Ok(RawArgs::Info { file }) if file == "a.torrent"
+        ));
+        assert!(parse_raw(os(&["info"])).is_err());
+        assert!(parse_raw(os(&["info", "a", "b"])).is_err());
+        assert!(parse_raw(os(&["--bogus"])).is_err());
+        assert!(matches!(
+            parse_raw(os(&["x.torrent", "--out", "d"])),
+            Ok(RawArgs::Download { torrent, rest }) if torrent == "x.torrent" && rest.len() == 2
+        ));
+    }
+
+    #[test]
+    fn create_arguments_are_validated() {
+        let raw = parse_raw(os(&[
+            "create",
+            "dir",
+            "-t",
+            "http://a/",
+            "--tracker",
+            "udp://b:1",
+            "-o",
+            "o.torrent",
+            "-l",
+            "32K",
+            "--private",
+            "--no-date",
+            "-c",
+            "hi",
+        ]))
+        .unwrap();
+        let Command::Create {
+            options,
+            output,
+            force,
+        } = validate(raw).unwrap()
+        else {
+            panic!("not a create command");
+        };
+        assert_eq!(options.trackers, vec!["http://a/", "udp://b:1"]);
+        assert_eq!(options.piece_length, Some(32768));
+        assert!(options.private);
+        assert_eq!(options.creation_date, None);
+        assert_eq!(options.comment.as_deref(), Some("hi"));
+        assert_eq!(output, PathBuf::from("o.torrent"));
+        assert!(!force);
+
+        let bad = |args: &[&str]| parse_raw(os(args)).and_then(validate).unwrap_err();
+        assert!(bad(&["create", "dir", "-o", "x"]).contains("--tracker"));
+        assert!(bad(&["create", "dir", "-t", "http://a/"]).contains("--output"));
+        assert!(bad(&["create", "dir", "-t", "ftp://a/", "-o", "x"]).contains("ftp"));
+        assert!(
+            bad(&["create", "dir", "-t", "http://a/", "-o", "x", "-l", "1000"])
+                .contains("power of two")
+        );
+        assert!(bad(&["create", "-t", "http://a/", "-o", "x"]).contains("PATH"));
+    }
 }

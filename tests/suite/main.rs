@@ -1,4 +1,6 @@
 //! minibt's integration tests: one binary, shared support code, one module per area.
 //! Everything talks to real sockets on loopback (127.0.0.1) only.
 
+mod create;
+mod metainfo;
 mod support;
