@@ -14,16 +14,39 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::create::{create_torrent, now_unix, CreateOptions};
+use crate::coordinator::SeedPolicy;
 use crate::metainfo::Metainfo;
+use crate::progress::ProgressMode;
+use crate::session::SessionConfig;
+use std::time::Duration;
 
 const USAGE: &str = "\
 minibt — a small BitTorrent client
 
 Usage:
-  minibt FILE.torrent            download (not implemented yet)
+  minibt FILE.torrent [options]  download into the current directory (or -o DIR)
+  minibt seed FILE.torrent --from DIR [options]
+                                 check the data in DIR and seed it
+  minibt tracker [--bind ADDR]   run the built-in tracker (HTTP and UDP, default 127.0.0.1:6969)
   minibt info FILE.torrent       show what a torrent contains
   minibt create PATH -t URL -o OUT.torrent [options]
                                  make a torrent from a file or directory
+
+Download and seed options:
+  -o, --output DIR               where the torrent's files go (default: .)
+      --from DIR                 (seed) where the data is (default: .)
+      --port N                   listening port (default 6881; the next free one up to 6889)
+      --bind-ip IP               local address to listen on and connect from
+      --peer HOST:PORT           also connect to this peer (repeatable)
+      --no-tracker               do not announce (use with --peer)
+      --max-peers N              connections to keep (default 50)
+      --sequential               fetch pieces in order (for streaming media)
+      --timeout SECS             give up when nothing verifies for this long (default 120)
+      --snub-timeout SECS        re-request from others after this much silence (default 10)
+      --seed                     keep seeding after the download completes (until Ctrl-C)
+      --seed-ratio R             ... until uploaded/size reaches R
+      --seed-time SECS           ... for this many seconds
+  -q, --quiet                    no progress display
 
 Global options:
   -v, -vv, -vvv                  more logging on stderr (RUST_LOG also works)
@@ -89,6 +112,11 @@ pub enum RawArgs {
         torrent: OsString,
         rest: Vec<OsString>,
     },
+    /// `minibt seed FILE.torrent [--from DIR] [options...]`.
+    Seed { rest: Vec<OsString> },
+    Tracker {
+        bind: Option<String>,
+    },
 }
 
 /// Checked settings, ready to run.
@@ -106,7 +134,14 @@ pub enum Command {
     },
     Download {
         torrent: PathBuf,
-        rest: Vec<OsString>,
+        config: SessionConfig,
+    },
+    Seed {
+        torrent: PathBuf,
+        config: SessionConfig,
+    },
+    Tracker {
+        bind: std::net::SocketAddr,
     },
 }
 
@@ -195,6 +230,19 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
                 comment,
                 no_date,
                 force,
+            })
+        }
+        Some("tracker") if help(&args) => Ok(RawArgs::Help(USAGE)),
+        Some("tracker") => {
+            let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
+            let bind = p.opt_value_from_str("--bind").map_err(usage_err)?;
+            no_leftovers(p, "tracker")?;
+            Ok(RawArgs::Tracker { bind })
+        }
+        Some("seed") if help(&args) => Ok(RawArgs::Help(USAGE)),
+        Some("seed") => {
+            Ok(RawArgs::Seed {
+                rest: args[1..].to_vec(),
             })
         }
         Some(s) if s.starts_with('-') => Err(format!("unknown option {s:?} (try --help)")),
@@ -291,9 +339,34 @@ pub fn validate(raw: RawArgs) -> Result<Command, String> {
                 force,
             }
         }
-        RawArgs::Download { torrent, rest } => Command::Download {
-            torrent: PathBuf::from(torrent),
-            rest,
+        RawArgs::Download { torrent, rest } => {
+            let mut p = pico_args::Arguments::from_vec(rest);
+            let config = session_options(&mut p, "download")?;
+            no_leftovers(p, "download")?;
+            Command::Download {
+                torrent: PathBuf::from(torrent),
+                config,
+            }
+        }
+        RawArgs::Seed { rest } => {
+            let mut p = pico_args::Arguments::from_vec(rest);
+            let mut config = session_options(&mut p, "seed")?;
+            config.seed = SeedPolicy::Forever;
+            let torrent: OsString = p
+                .free_from_os_str(|s| Ok::<_, String>(s.to_os_string()))
+                .map_err(|_| "seed: missing FILE.torrent (try --help)".to_string())?;
+            no_leftovers(p, "seed")?;
+            Command::Seed {
+                torrent: PathBuf::from(torrent),
+                config,
+            }
+        }
+        RawArgs::Tracker { bind } => Command::Tracker {
+            bind: bind
+                .as_deref()
+                .unwrap_or("127.0.0.1:6969")
+                .parse()
+                .map_err(|_| "tracker: --bind wants IP:PORT".to_string())?,
         },
     })
 }
@@ -319,14 +392,86 @@ pub fn run(command: Command) -> Result<(), String> {
             output,
             force,
         } => run_create(&options, &output, force),
-        // ---- DOWNLOAD: engine author, replace this arm with
-        // `crate::client::download_cli(&torrent, rest)`. The torrent is loaded first so a bad
-        // one is refused (and nothing is created) even before the engine exists.
-        Command::Download { torrent, rest: _ } => {
-            let m = Metainfo::load(&torrent).map_err(|e| e.to_string())?;
-            Err(format!("{}: download not implemented yet", m.info.name))
-        } // ---- end DOWNLOAD
+        Command::Download { torrent, config } | Command::Seed { torrent, config } => {
+            run_session(&torrent, config)
+        }
+        Command::Tracker { bind } => {
+            eprintln!("minibt tracker on {bind} (HTTP and UDP); Ctrl-C stops it");
+            crate::tracker_server::run_tracker(bind).map_err(|e| format!("tracker on {bind}: {e}"))
+        }
     }
+}
+
+/// Options shared by download and seed.
+fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionConfig, String> {
+    let mut c = SessionConfig::default();
+    let output: Option<OsString> = p
+        .opt_value_from_os_str(["-o", "--output"], |s| Ok::<_, String>(s.to_os_string()))
+        .map_err(usage_err)?;
+    let from: Option<OsString> = p
+        .opt_value_from_os_str("--from", |s| Ok::<_, String>(s.to_os_string()))
+        .map_err(usage_err)?;
+    if let Some(dir) = from.or(output) {
+        c.output_dir = PathBuf::from(dir);
+    }
+    if let Some(port) = p.opt_value_from_str("--port").map_err(usage_err)? {
+        c.port = port;
+    }
+    c.bind_ip = p.opt_value_from_str("--bind-ip").map_err(usage_err)?;
+    let peers: Vec<String> = p.values_from_str("--peer").map_err(usage_err)?;
+    for peer in peers {
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(&peer)
+            .map_err(|e| format!("{cmd}: --peer {peer}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("{cmd}: --peer {peer}: no address"))?;
+        c.peers.push(addr);
+    }
+    c.use_trackers = !p.contains("--no-tracker");
+    if let Some(n) = p.opt_value_from_str("--max-peers").map_err(usage_err)? {
+        c.max_peers = n;
+    }
+    c.sequential = p.contains("--sequential");
+    if let Some(secs) = p.opt_value_from_str::<_, u64>("--snub-timeout").map_err(usage_err)? {
+        c.snub_timeout = Duration::from_secs(secs.max(1));
+    }
+    if let Some(secs) = p.opt_value_from_str::<_, u64>("--timeout").map_err(usage_err)? {
+        c.timeout = Duration::from_secs(secs.max(1));
+    }
+    if p.contains("--seed") {
+        c.seed = SeedPolicy::Forever;
+    }
+    if let Some(r) = p.opt_value_from_str::<_, f64>("--seed-ratio").map_err(usage_err)? {
+        c.seed = SeedPolicy::Ratio(r);
+    }
+    if let Some(t) = p.opt_value_from_str::<_, u64>("--seed-time").map_err(usage_err)? {
+        c.seed = SeedPolicy::Time(Duration::from_secs(t));
+    }
+    if p.contains(["-q", "--quiet"]) {
+        c.progress = ProgressMode::Quiet;
+    }
+    Ok(c)
+}
+
+/// Loads the torrent, runs the session and prints the summary.
+fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
+    let m = Metainfo::load(torrent).map_err(|e| e.to_string())?;
+    let quiet = config.progress == ProgressMode::Quiet;
+    let name = m.info.name.clone();
+    let dir = config.output_dir.clone();
+    let summary = crate::session::run(m, config, |_| {}).map_err(|e| format!("{name}: {e}"))?;
+    if !quiet {
+        let secs = summary.elapsed.as_secs_f64().max(1e-3);
+        let fetched = summary.stats.downloaded;
+        eprintln!(
+            "{name}: complete and verified in {}: {} in {:.1} s ({}/s average), uploaded {}",
+            dir.join(&name).display(),
+            human_size(summary.total_length),
+            secs,
+            human_size((fetched as f64 / secs) as u64),
+            human_size(summary.stats.uploaded),
+        );
+    }
+    Ok(())
 }
 
 fn run_create(options: &CreateOptions, output: &Path, force: bool) -> Result<(), String> {

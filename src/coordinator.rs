@@ -638,7 +638,7 @@ impl Coordinator {
             self.fill_requests(key);
             return;
         }
-        for other in outcome.cancel_from {
+        for other in outcome.cancel {
             self.send(other, Command::Cancel(req));
             // The cancelled request is no longer outstanding with that peer.
             self.fill_requests(other);
