@@ -18,9 +18,12 @@
 //! unit-tested without sockets; threads and sockets live at the edges.
 
 pub mod bencode;
+pub mod bitfield;
 pub mod cli;
 pub mod create;
 pub mod ids;
 pub mod layout;
 pub mod metainfo;
+pub mod picker;
 pub mod tracker;
+pub mod wire;

@@ -1,0 +1,1 @@
+//! The piece picker (BEP 3 rarest-first); implementation follows.
