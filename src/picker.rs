@@ -324,7 +324,10 @@ impl Picker {
             }
             PickMode::RarestFirst => {
                 // The rarest bucket holding a piece the peer has; random start inside it.
-                for bucket in &self.buckets {
+                // Bucket 0 (pieces no registered peer has) comes last: a registered peer's
+                // pieces are never there, so scanning it first would only waste time.
+                let order = self.buckets.iter().skip(1).chain(self.buckets.first());
+                for bucket in order {
                     if bucket.is_empty() {
                         continue;
                     }
@@ -348,8 +351,9 @@ impl Picker {
 
     // ---- results --------------------------------------------------------------------------
 
-    /// A `piece` message's block arrived from `peer`; see [`BlockOutcome`]. Forgets the
-    /// peer's request for it either way.
+    /// A `piece` message's block arrived from `peer`; see [`BlockOutcome`]. Build `req` from
+    /// the message: `index`, `begin`, and `length = data.len()`, so a block of the wrong size
+    /// matches no request and is reported unexpected. Forgets the peer's request either way.
     pub fn block_received(&mut self, peer: PeerKey, req: BlockRequest) -> BlockOutcome {
         let mut outcome = BlockOutcome::default();
         let was_outstanding = self
@@ -651,6 +655,17 @@ mod tests {
         p.peer_bitfield(&bits(8, &[6, 7]));
         let got = pick(&mut p, 9, &bits(8, &[5, 6]), 1);
         assert_eq!(got[0].index, 5, "5 (avail 2) is rarer than 6 (avail 3)");
+    }
+
+    #[test]
+    fn unregistered_peer_still_gets_pieces_but_registered_rarity_wins() {
+        let mut p = one_block_pieces(8, &[0, 1, 2, 3], PickMode::RarestFirst);
+        // No bitfield registered: every piece has availability 0, yet the peer is served.
+        let has = bits(8, &[6]);
+        assert_eq!(pick(&mut p, 0, &has, 1)[0].index, 6);
+        // Registered pieces (bucket >= 1) are preferred over unregistered ones (bucket 0).
+        p.peer_bitfield(&bits(8, &[5]));
+        assert_eq!(pick(&mut p, 1, &bits(8, &[4, 5, 7]), 1)[0].index, 5);
     }
 
     #[test]
