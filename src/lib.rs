@@ -18,10 +18,21 @@
 //! unit-tested without sockets; threads and sockets live at the edges.
 
 pub mod bencode;
+pub mod bitfield;
+pub mod choker;
 pub mod cli;
+pub mod coordinator;
 pub mod create;
 pub mod ids;
 pub mod layout;
 pub mod metainfo;
+pub mod net;
+pub mod peer;
+pub mod picker;
+pub mod progress;
+pub mod session;
+pub mod sha1;
 pub mod storage;
 pub mod tracker;
+pub mod verify;
+pub mod wire;
