@@ -24,3 +24,4 @@ pub mod ids;
 pub mod layout;
 pub mod metainfo;
 pub mod tracker;
+pub mod tracker_server;
