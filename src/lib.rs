@@ -34,5 +34,6 @@ pub mod session;
 pub mod sha1;
 pub mod storage;
 pub mod tracker;
+pub mod tracker_server;
 pub mod verify;
 pub mod wire;
