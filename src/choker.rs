@@ -37,9 +37,20 @@ pub struct Decision {
 }
 
 /// Picks the unchoked set. `rotate_optimistic` moves the optimistic slot to a new random peer.
-pub fn decide(peers: &[Candidate], slots: usize, seeding: bool, rotate_optimistic: bool) -> Decision {
+pub fn decide(
+    peers: &[Candidate],
+    slots: usize,
+    seeding: bool,
+    rotate_optimistic: bool,
+) -> Decision {
     let mut interested: Vec<&Candidate> = peers.iter().filter(|p| p.interested).collect();
-    let rate = |p: &Candidate| if seeding { p.upload_rate } else { p.download_rate };
+    let rate = |p: &Candidate| {
+        if seeding {
+            p.upload_rate
+        } else {
+            p.download_rate
+        }
+    };
     // Fastest first; ties keep peers that are already unchoked, to avoid churn.
     interested.sort_by(|a, b| {
         rate(b)
@@ -100,7 +111,11 @@ mod tests {
 
     #[test]
     fn seeding_ranks_by_our_upload_rate() {
-        let peers = vec![peer(1, true, 0.0, 5.0), peer(2, true, 0.0, 9.0), peer(3, true, 0.0, 1.0)];
+        let peers = vec![
+            peer(1, true, 0.0, 5.0),
+            peer(2, true, 0.0, 9.0),
+            peer(3, true, 0.0, 1.0),
+        ];
         let d = decide(&peers, 1, true, false);
         assert_eq!(d.unchoked[0], 2);
     }

@@ -13,8 +13,8 @@ use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::create::{create_torrent, now_unix, CreateOptions};
 use crate::coordinator::SeedPolicy;
+use crate::create::{create_torrent, now_unix, CreateOptions};
 use crate::metainfo::Metainfo;
 use crate::progress::ProgressMode;
 use crate::session::SessionConfig;
@@ -113,7 +113,9 @@ pub enum RawArgs {
         rest: Vec<OsString>,
     },
     /// `minibt seed FILE.torrent [--from DIR] [options...]`.
-    Seed { rest: Vec<OsString> },
+    Seed {
+        rest: Vec<OsString>,
+    },
     Tracker {
         bind: Option<String>,
     },
@@ -240,11 +242,9 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
             Ok(RawArgs::Tracker { bind })
         }
         Some("seed") if help(&args) => Ok(RawArgs::Help(USAGE)),
-        Some("seed") => {
-            Ok(RawArgs::Seed {
-                rest: args[1..].to_vec(),
-            })
-        }
+        Some("seed") => Ok(RawArgs::Seed {
+            rest: args[1..].to_vec(),
+        }),
         Some(s) if s.starts_with('-') => Err(format!("unknown option {s:?} (try --help)")),
         // Anything else is a torrent to download (the path may not be UTF-8: use the OsString).
         _ => {
@@ -431,19 +431,31 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
         c.max_peers = n;
     }
     c.sequential = p.contains("--sequential");
-    if let Some(secs) = p.opt_value_from_str::<_, u64>("--snub-timeout").map_err(usage_err)? {
+    if let Some(secs) = p
+        .opt_value_from_str::<_, u64>("--snub-timeout")
+        .map_err(usage_err)?
+    {
         c.snub_timeout = Duration::from_secs(secs.max(1));
     }
-    if let Some(secs) = p.opt_value_from_str::<_, u64>("--timeout").map_err(usage_err)? {
+    if let Some(secs) = p
+        .opt_value_from_str::<_, u64>("--timeout")
+        .map_err(usage_err)?
+    {
         c.timeout = Duration::from_secs(secs.max(1));
     }
     if p.contains("--seed") {
         c.seed = SeedPolicy::Forever;
     }
-    if let Some(r) = p.opt_value_from_str::<_, f64>("--seed-ratio").map_err(usage_err)? {
+    if let Some(r) = p
+        .opt_value_from_str::<_, f64>("--seed-ratio")
+        .map_err(usage_err)?
+    {
         c.seed = SeedPolicy::Ratio(r);
     }
-    if let Some(t) = p.opt_value_from_str::<_, u64>("--seed-time").map_err(usage_err)? {
+    if let Some(t) = p
+        .opt_value_from_str::<_, u64>("--seed-time")
+        .map_err(usage_err)?
+    {
         c.seed = SeedPolicy::Time(Duration::from_secs(t));
     }
     if p.contains(["-q", "--quiet"]) {

@@ -287,7 +287,9 @@ impl Coordinator {
         match self.cfg.seed {
             SeedPolicy::No => Some(Outcome::Complete),
             SeedPolicy::Forever => None,
-            SeedPolicy::Ratio(r) => (self.up.total() as f64 / total >= r).then_some(Outcome::Complete),
+            SeedPolicy::Ratio(r) => {
+                (self.up.total() as f64 / total >= r).then_some(Outcome::Complete)
+            }
             SeedPolicy::Time(t) => (done_at.elapsed() >= t).then_some(Outcome::Complete),
         }
     }
@@ -351,7 +353,7 @@ impl Coordinator {
 
     fn accept(&mut self, stream: TcpStream) {
         // A little slack above max_peers so a full client still accepts a few newcomers.
-        if self.peers.len() >= self.cfg.max_peers + self.cfg.max_peers / 4 + 1 {
+        if self.peers.len() > self.cfg.max_peers + self.cfg.max_peers / 4 {
             return;
         }
         let addr = stream.peer_addr().ok();
@@ -510,7 +512,11 @@ impl Coordinator {
             EventKind::Interested => {
                 self.peers.get_mut(&key).expect("checked").peer_interested = true;
                 // A free upload slot goes to the newcomer at once rather than at the next round.
-                let unchoked = self.peers.values().filter(|p| !p.am_choking && !p.optimistic).count();
+                let unchoked = self
+                    .peers
+                    .values()
+                    .filter(|p| !p.am_choking && !p.optimistic)
+                    .count();
                 if unchoked < self.cfg.upload_slots {
                     let p = self.peers.get_mut(&key).expect("checked");
                     if p.am_choking {
@@ -527,7 +533,9 @@ impl Coordinator {
             EventKind::Cancel(req) => self.send(key, Command::Unserve(req)),
             EventKind::Uploaded(bytes) => {
                 self.up.add(bytes as u64);
-                self.stats.uploaded.fetch_add(bytes as u64, Ordering::Relaxed);
+                self.stats
+                    .uploaded
+                    .fetch_add(bytes as u64, Ordering::Relaxed);
                 if let Some(p) = self.peers.get_mut(&key) {
                     p.up.add(bytes as u64);
                 }
@@ -606,7 +614,8 @@ impl Coordinator {
         }
         let mut reqs = std::mem::take(&mut self.requests);
         reqs.clear();
-        self.picker.pick(key, &p.bitfield, depth - outstanding, &mut reqs);
+        self.picker
+            .pick(key, &p.bitfield, depth - outstanding, &mut reqs);
         for r in &reqs {
             let _ = p.commands.send(Command::Request(*r));
         }
@@ -645,10 +654,13 @@ impl Coordinator {
         }
         let layout = self.storage.layout();
         let blocks = layout.blocks_in_piece(req.index) as usize;
-        let asm = self.assembling.entry(req.index).or_insert_with(|| Assembly {
-            blocks: vec![None; blocks],
-            contributors: Vec::new(),
-        });
+        let asm = self
+            .assembling
+            .entry(req.index)
+            .or_insert_with(|| Assembly {
+                blocks: vec![None; blocks],
+                contributors: Vec::new(),
+            });
         asm.blocks[(req.begin / BLOCK_LEN) as usize] = Some(data);
         if !asm.contributors.contains(&key) {
             asm.contributors.push(key);
@@ -661,7 +673,11 @@ impl Coordinator {
                 .map(|k| self.peers.get(k).and_then(|p| p.addr))
                 .collect();
             self.hashing.insert(req.index, addrs);
-            let blocks = asm.blocks.into_iter().map(Option::unwrap_or_default).collect();
+            let blocks = asm
+                .blocks
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect();
             let expected = self.meta.info.piece_hashes[req.index as usize];
             // The verifier pool may be busy: this send is where backpressure reaches the peers.
             let job = HashJob {
@@ -699,7 +715,10 @@ impl Coordinator {
             HashOutcome::Mismatch => {
                 self.run.pieces_failed += 1;
                 self.run.wasted += self.storage.layout().piece_len(r.piece) as u64;
-                log::warn!("piece {} failed its hash check; downloading it again", r.piece);
+                log::warn!(
+                    "piece {} failed its hash check; downloading it again",
+                    r.piece
+                );
                 self.picker.piece_failed(r.piece);
                 for addr in contributors.into_iter().flatten() {
                     let bad = self.known.get_mut(&addr).map(|k| {
@@ -707,7 +726,11 @@ impl Coordinator {
                         k.bad_pieces
                     });
                     if bad.unwrap_or(0) >= 2 {
-                        let key = self.peers.iter().find(|(_, p)| p.addr == Some(addr)).map(|(k, _)| *k);
+                        let key = self
+                            .peers
+                            .iter()
+                            .find(|(_, p)| p.addr == Some(addr))
+                            .map(|(k, _)| *k);
                         if let Some(key) = key {
                             self.ban(key, "sent data for pieces that failed their hash check");
                         } else if let Some(k) = self.known.get_mut(&addr) {
@@ -758,7 +781,10 @@ impl Coordinator {
             && layout.range_in_piece(req.index, req.begin, req.length)
             && self.picker.have().has(req.index);
         if !valid {
-            self.drop_peer(key, "requested a block out of range or a piece we do not have");
+            self.drop_peer(
+                key,
+                "requested a block out of range or a piece we do not have",
+            );
             return;
         }
         let p = self.peers.get(&key).expect("checked");
@@ -779,7 +805,10 @@ impl Coordinator {
         for (key, p) in self.peers.iter_mut() {
             p.down.sample(elapsed);
             p.up.sample(elapsed);
-            if !p.snubbed && now.duration_since(p.last_block) > snub && self.picker.outstanding(*key) > 0 {
+            if !p.snubbed
+                && now.duration_since(p.last_block) > snub
+                && self.picker.outstanding(*key) > 0
+            {
                 p.snubbed = true;
                 snubbed.push(*key);
             }
@@ -834,7 +863,11 @@ impl Coordinator {
             p.optimistic = decision.optimistic == Some(k);
             if unchoke == p.am_choking {
                 p.am_choking = !unchoke;
-                let _ = p.commands.send(if unchoke { Command::Unchoke } else { Command::Choke });
+                let _ = p.commands.send(if unchoke {
+                    Command::Unchoke
+                } else {
+                    Command::Choke
+                });
             }
         }
     }

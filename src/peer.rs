@@ -67,7 +67,10 @@ pub struct Event {
 #[derive(Debug)]
 pub enum EventKind {
     /// The handshake is done; the writer thread is running.
-    Connected { peer_id: PeerId, reserved: [u8; 8] },
+    Connected {
+        peer_id: PeerId,
+        reserved: [u8; 8],
+    },
     Bitfield(Bitfield),
     Have(u32),
     Choke,
@@ -75,12 +78,18 @@ pub enum EventKind {
     Interested,
     NotInterested,
     /// A block of a piece, in its own buffer.
-    Block { req: BlockRequest, data: Vec<u8> },
+    Block {
+        req: BlockRequest,
+        data: Vec<u8>,
+    },
     /// The peer asks us for a block.
     Request(BlockRequest),
     Cancel(BlockRequest),
     /// BEP 10 extended message.
-    Extended { id: u8, payload: Vec<u8> },
+    Extended {
+        id: u8,
+        payload: Vec<u8>,
+    },
     /// The writer sent a block of this many bytes (upload accounting).
     Uploaded(u32),
     /// The connection is over.
@@ -129,7 +138,10 @@ pub enum Command {
     Serve(BlockRequest),
     /// Withdraw a queued [`Command::Serve`] if it has not been sent yet (BEP 3 cancel).
     Unserve(BlockRequest),
-    Extended { id: u8, payload: Vec<u8> },
+    Extended {
+        id: u8,
+        payload: Vec<u8>,
+    },
 }
 
 /// Where the connection comes from.
@@ -223,7 +235,14 @@ fn run_reader(
         peer_id: theirs.peer_id,
         reserved: theirs.reserved,
     };
-    if ctx.events.send(Event { peer: key, kind: connected }).is_err() {
+    if ctx
+        .events
+        .send(Event {
+            peer: key,
+            kind: connected,
+        })
+        .is_err()
+    {
         return PeerError::Io(io::Error::other("client shutting down"));
     }
     read_frames(key, &mut reader, ctx)
@@ -303,9 +322,9 @@ fn to_event(msg: Message<'_>, num_pieces: u32) -> Result<Option<EventKind>, Peer
         Message::Interested => EventKind::Interested,
         Message::NotInterested => EventKind::NotInterested,
         Message::Have(i) => EventKind::Have(i),
-        Message::Bitfield(bytes) => {
-            EventKind::Bitfield(Bitfield::from_bytes(bytes, num_pieces).map_err(PeerError::Protocol)?)
-        }
+        Message::Bitfield(bytes) => EventKind::Bitfield(
+            Bitfield::from_bytes(bytes, num_pieces).map_err(PeerError::Protocol)?,
+        ),
         Message::Request(r) => EventKind::Request(r),
         Message::Cancel(r) => EventKind::Cancel(r),
         Message::Piece { index, begin, data } => EventKind::Block {
@@ -395,7 +414,13 @@ fn encode_batch(
                 continue;
             }
             Command::Extended { id, payload } => {
-                wire::encode(&Message::Extended { id, payload: &payload }, out);
+                wire::encode(
+                    &Message::Extended {
+                        id,
+                        payload: &payload,
+                    },
+                    out,
+                );
                 continue;
             }
             Command::Serve(r) => {

@@ -92,7 +92,10 @@ impl Progress {
             let _ = write!(err, "\r\x1b[2K{}", render_line(s, true));
             let _ = err.flush();
             self.drawn = true;
-        } else if self.last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) {
+        } else if self
+            .last_line
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+        {
             self.last_line = Some(Instant::now());
             eprintln!("{}", render_line(s, false));
         }

@@ -5,7 +5,9 @@
 //! down when the coordinator returns (the announcer sends `stopped` on its way out).
 
 use crate::bitfield::Bitfield;
-use crate::coordinator::{Coordinator, CoordinatorConfig, Inputs, Outcome, Outputs, RunStats, SeedPolicy};
+use crate::coordinator::{
+    Coordinator, CoordinatorConfig, Inputs, Outcome, Outputs, RunStats, SeedPolicy,
+};
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
 use crate::peer::PeerContext;
@@ -91,16 +93,19 @@ pub fn run(
     let started = Instant::now();
     let meta = Arc::new(meta);
     let layout = meta.layout();
-    let storage = Arc::new(
-        Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError(e.to_string()))?,
-    );
+    let storage =
+        Arc::new(Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError(e.to_string()))?);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let have = check_existing(&storage, &meta, workers);
     let pieces_already_had = have.count();
 
     let listen_ip = cfg.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-    let listener = crate::net::bind_listener(listen_ip, cfg.port, 9)
-        .map_err(|e| SessionError(format!("cannot listen on {listen_ip} port {}: {e}", cfg.port)))?;
+    let listener = crate::net::bind_listener(listen_ip, cfg.port, 9).map_err(|e| {
+        SessionError(format!(
+            "cannot listen on {listen_ip} port {}: {e}",
+            cfg.port
+        ))
+    })?;
     let listen_addr = listener
         .local_addr()
         .map_err(|e| SessionError(e.to_string()))?;
@@ -139,7 +144,13 @@ pub fn run(
     if cfg.use_trackers && !tiers.is_empty() {
         let (ctl_tx, ctl_rx) = unbounded();
         let params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
-        announcer = Some(spawn_announcer(tiers, params, stats.clone(), peers_tx, ctl_rx));
+        announcer = Some(spawn_announcer(
+            tiers,
+            params,
+            stats.clone(),
+            peers_tx,
+            ctl_rx,
+        ));
         announcer_tx = Some(ctl_tx);
     } else {
         drop(peers_tx);
@@ -206,9 +217,11 @@ fn check_existing(storage: &Storage, meta: &Metainfo, workers: usize) -> Bitfiel
     let layout = storage.layout();
     let n = layout.num_pieces();
     let mut have = Bitfield::new(n);
-    let any_data = storage
-        .paths()
-        .any(|p| std::fs::metadata(p).map(|m| m.len() > 0 && has_nonzero_start(p)).unwrap_or(false));
+    let any_data = storage.paths().any(|p| {
+        std::fs::metadata(p)
+            .map(|m| m.len() > 0 && has_nonzero_start(p))
+            .unwrap_or(false)
+    });
     if !any_data {
         return have;
     }
@@ -231,7 +244,10 @@ fn check_existing(storage: &Storage, meta: &Metainfo, workers: usize) -> Bitfiel
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect()
     });
     for piece in good.into_iter().flatten() {
         have.set(piece);
@@ -245,7 +261,9 @@ fn has_nonzero_start(path: &std::path::Path) -> bool {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path).map(|m| m.blocks() > 0).unwrap_or(false)
+        std::fs::metadata(path)
+            .map(|m| m.blocks() > 0)
+            .unwrap_or(false)
     }
     #[cfg(not(unix))]
     {

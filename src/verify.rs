@@ -94,7 +94,12 @@ pub fn verify_and_write(storage: &Storage, job: HashJob) -> HashResult {
 }
 
 /// Hashes one piece as it stands on disk (resume and `seed` checks).
-pub fn piece_on_disk_matches(storage: &Storage, piece: u32, expected: &[u8; 20], buf: &mut Vec<u8>) -> bool {
+pub fn piece_on_disk_matches(
+    storage: &Storage,
+    piece: u32,
+    expected: &[u8; 20],
+    buf: &mut Vec<u8>,
+) -> bool {
     let len = storage.layout().piece_len(piece) as usize;
     buf.resize(len, 0);
     if storage.read(piece, 0, buf).is_err() {

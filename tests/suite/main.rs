@@ -2,5 +2,7 @@
 //! Everything talks to real sockets on loopback (127.0.0.1) only.
 
 mod create;
+mod download;
 mod metainfo;
+mod rogue;
 mod support;

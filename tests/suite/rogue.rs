@@ -38,13 +38,19 @@ pub struct Rogue {
 impl Drop for Rogue {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept so the thread sees `stop`.
+        let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
     }
 }
 
 impl Rogue {
-    pub fn start(mode: Mode, info_hash: InfoHash, content: Arc<Vec<u8>>, piece_length: u64) -> Rogue {
+    pub fn start(
+        mode: Mode,
+        info_hash: InfoHash,
+        content: Arc<Vec<u8>>,
+        piece_length: u64,
+    ) -> Rogue {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let rogue = Rogue {
             addr,
@@ -63,13 +69,25 @@ impl Rogue {
             let deadline = Instant::now() + Duration::from_secs(180);
             while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
                 match listener.accept() {
+                    Ok(_) if stop.load(Ordering::SeqCst) => break,
                     Ok((stream, _)) => {
                         conns.fetch_add(1, Ordering::SeqCst);
-                        let (content, blocks, closed, stop) =
-                            (content.clone(), blocks.clone(), closed.clone(), stop.clone());
+                        let (content, blocks, closed, stop) = (
+                            content.clone(),
+                            blocks.clone(),
+                            closed.clone(),
+                            stop.clone(),
+                        );
                         std::thread::spawn(move || {
-                            let _ = stream.set_nonblocking(false);
-                            let r = serve(mode, stream, info_hash, &content, piece_length, &blocks, &stop);
+                            let r = serve(
+                                mode,
+                                stream,
+                                info_hash,
+                                &content,
+                                piece_length,
+                                &blocks,
+                                &stop,
+                            );
                             if r.is_err() {
                                 closed.fetch_add(1, Ordering::SeqCst);
                             }
@@ -117,7 +135,11 @@ fn serve(
             .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut body = vec![0u8; len];
         read_exact_patient(&mut s, &mut body, stop)?;
-        let Ok(Message::Request(BlockRequest { index, begin, length })) = wire::decode_frame(&body)
+        let Ok(Message::Request(BlockRequest {
+            index,
+            begin,
+            length,
+        })) = wire::decode_frame(&body)
         else {
             continue;
         };
@@ -156,7 +178,11 @@ fn read_exact_patient(s: &mut TcpStream, buf: &mut [u8], stop: &AtomicBool) -> s
         match s.read(&mut buf[at..]) {
             Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => at += n,
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
     }

@@ -103,9 +103,14 @@ pub fn make_torrent(
 pub fn assert_same_tree(expected: &std::path::Path, actual: &std::path::Path) {
     if expected.is_file() {
         let a = std::fs::read(expected).unwrap();
-        let b = std::fs::read(actual)
-            .unwrap_or_else(|e| panic!("{} missing: {e}", actual.display()));
-        assert!(a == b, "{} differs from {}", actual.display(), expected.display());
+        let b =
+            std::fs::read(actual).unwrap_or_else(|e| panic!("{} missing: {e}", actual.display()));
+        assert!(
+            a == b,
+            "{} differs from {}",
+            actual.display(),
+            expected.display()
+        );
         return;
     }
     for entry in std::fs::read_dir(expected).unwrap() {
@@ -127,7 +132,9 @@ pub fn free_port() -> u16 {
 pub fn wait_listening(addr: std::net::SocketAddr, limit: std::time::Duration) -> bool {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
-        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200)).is_ok() {
+        if std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(200))
+            .is_ok()
+        {
             return true;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
