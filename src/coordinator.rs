@@ -98,6 +98,10 @@ pub struct RunStats {
     pub write_time: Duration,
     pub peers_seen: usize,
     pub per_peer: Vec<PeerSummary>,
+    /// Largest private (anonymous) resident memory seen, bytes (Linux /proc).
+    pub peak_rss_anon: u64,
+    /// Most OS threads seen at once.
+    pub peak_threads: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -112,6 +116,9 @@ pub struct PeerSummary {
 
 struct PeerState {
     addr: Option<SocketAddr>,
+    peer_id: Option<crate::ids::PeerId>,
+    /// We dialled it (rather than it dialling us).
+    outgoing: bool,
     commands: Sender<Command>,
     handshaken: bool,
     client: String,
@@ -338,7 +345,9 @@ impl Coordinator {
             }
             let key = self.new_peer(Some(addr));
             let (tx, rx) = unbounded();
-            self.peers.get_mut(&key).expect("just added").commands = tx;
+            let p = self.peers.get_mut(&key).expect("just added");
+            p.commands = tx;
+            p.outgoing = true;
             if let Some(k) = self.known.get_mut(&addr) {
                 k.state = AddrState::Connecting;
             }
@@ -379,6 +388,8 @@ impl Coordinator {
             key,
             PeerState {
                 addr,
+                peer_id: None,
+                outgoing: false,
                 commands: placeholder,
                 handshaken: false,
                 client: String::new(),
@@ -545,9 +556,27 @@ impl Coordinator {
     }
 
     fn on_connected(&mut self, key: PeerKey, peer_id: crate::ids::PeerId) {
+        // Two peers that dial each other at once end up with two connections. Both sides keep
+        // the one opened by the peer with the lower id, so they agree without talking.
+        let existing = self
+            .peers
+            .iter()
+            .find(|(k, p)| **k != key && p.peer_id == Some(peer_id))
+            .map(|(k, p)| (*k, p.outgoing));
+        if let Some((other, other_outgoing)) = existing {
+            let keep_ours = self.ctx.our_id.0 < peer_id.0;
+            let new_outgoing = self.peers[&key].outgoing;
+            if new_outgoing == keep_ours && other_outgoing != keep_ours {
+                self.drop_peer(other, "duplicate connection");
+            } else {
+                self.drop_peer(key, "duplicate connection");
+                return;
+            }
+        }
         let have = self.picker.have().clone();
         let p = self.peers.get_mut(&key).expect("checked");
         p.handshaken = true;
+        p.peer_id = Some(peer_id);
         p.connected_at = Instant::now();
         p.client = client_name(&peer_id.0);
         if let Some(k) = p.addr.and_then(|a| self.known.get_mut(&a)) {
@@ -827,6 +856,9 @@ impl Coordinator {
                 let _ = a.try_send(AnnouncerCommand::NeedPeers);
             }
         }
+        let usage = crate::procstat::sample();
+        self.run.peak_rss_anon = self.run.peak_rss_anon.max(usage.rss_anon);
+        self.run.peak_threads = self.run.peak_threads.max(usage.threads);
         self.progress.update(&self.snapshot());
     }
 
@@ -884,7 +916,7 @@ impl Coordinator {
             up_rate: self.up.rate(),
             peers_connected: self.peers.values().filter(|p| p.handshaken).count(),
             peers_known: self.known.len(),
-            seeding: self.completed_at.is_some(),
+            seeding: self.completed_at.is_some() && self.cfg.seed != SeedPolicy::No,
         }
     }
 }

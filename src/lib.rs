@@ -29,6 +29,7 @@ pub mod metainfo;
 pub mod net;
 pub mod peer;
 pub mod picker;
+pub mod procstat;
 pub mod progress;
 pub mod session;
 pub mod sha1;
