@@ -2,3 +2,4 @@
 //! Everything talks to real sockets on loopback (127.0.0.1) only.
 
 mod support;
+mod tracker;
