@@ -453,6 +453,44 @@ fn silent_udp_tracker_times_out_and_next_tier_answers() {
     assert_eq!(connects, 2 * short().udp_timeouts.len());
 }
 
+#[test]
+fn tracker_that_answered_moves_to_the_front_of_its_tier() {
+    let server = TrackerServer::start(loopback()).unwrap();
+    let good = server.http_announce_url();
+    let fake = FakeHttp::start(Some(http_reply(b"d14:failure reason4:nopee")));
+    let mut tiers = Tiers::new(vec![vec![fake.url(), good.clone()]]);
+    let hash = InfoHash([13; 20]);
+    for who in 1..=3 {
+        let (url, _) = tiers
+            .announce(
+                &request(hash, who, 8100 + u16::from(who), Event::Started),
+                &short(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(url, good);
+        assert_eq!(tiers.urls(), vec![vec![good.clone(), fake.url()]]);
+    }
+}
+
+#[test]
+fn oversized_http_body_is_refused() {
+    let mut reply =
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000000\r\n\r\nd5:peers99999999:".to_vec();
+    reply.resize(reply.len() + 5 * 1024 * 1024, 0);
+    let fake = FakeHttp::start(Some(reply));
+    let err = announce(
+        &fake.url(),
+        &request(InfoHash([14; 20]), 1, 1, Event::None),
+        &TrackerConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TrackerError::Garbage(ref m) if m.contains("larger")),
+        "{err}"
+    );
+}
+
 /// A UDP tracker that ignores the first connect (forcing a retransmission), precedes every
 /// answer with stray datagrams, and counts connects.
 #[test]
