@@ -153,6 +153,15 @@ impl Drop for TrackerServer {
     }
 }
 
+/// Frees a connection slot when the connection thread ends, even by panic.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 fn accept_loop(
     listener: TcpListener,
     swarms: Arc<Mutex<Swarms>>,
@@ -184,8 +193,8 @@ fn accept_loop(
             .name("tracker-conn".into())
             .stack_size(128 * 1024)
             .spawn(move || {
+                let _slot = Slot(active2);
                 http::serve_connection(stream, &swarms, &config);
-                active2.fetch_sub(1, Ordering::Relaxed);
             });
         if let Err(e) = spawned {
             active.fetch_sub(1, Ordering::Relaxed);

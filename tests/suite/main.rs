@@ -6,3 +6,4 @@ mod download;
 mod metainfo;
 mod rogue;
 mod support;
+mod tracker;
