@@ -43,10 +43,15 @@ Download and seed options:
       --sequential               fetch pieces in order (for streaming media)
       --timeout SECS             give up when nothing verifies for this long (default 120)
       --snub-timeout SECS        re-request from others after this much silence (default 10)
+      --recheck                  hash every piece on disk at start, ignoring the resume state
       --seed                     keep seeding after the download completes (until Ctrl-C)
       --seed-ratio R             ... until uploaded/size reaches R
       --seed-time SECS           ... for this many seconds
   -q, --quiet                    no progress display
+
+Progress is kept in .NAME.minibt-resume beside the download: an interrupted download
+(Ctrl-C, SIGTERM, a crash) resumes where it stopped. Ctrl-C stops cleanly (exit 130);
+a second Ctrl-C exits at once.
 
 Global options:
   -v, -vv, -vvv                  more logging on stderr (RUST_LOG also works)
@@ -84,7 +89,8 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("minibt: {e}");
-            1
+            // Stopped by a signal: say so in the exit status (130 for SIGINT, 143 for SIGTERM).
+            crate::signals::received().map_or(1, crate::signals::exit_status)
         }
     }
 }
@@ -461,12 +467,23 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
     if p.contains(["-q", "--quiet"]) {
         c.progress = ProgressMode::Quiet;
     }
+    c.recheck = p.contains("--recheck");
+    // Hidden, for tests: a shorter slowloris deadline.
+    if let Some(secs) = p
+        .opt_value_from_str::<_, u64>("--frame-timeout")
+        .map_err(usage_err)?
+    {
+        c.frame_timeout = Duration::from_secs(secs.max(1));
+    }
     Ok(c)
 }
 
 /// Loads the torrent, runs the session and prints the summary.
-fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
+fn run_session(torrent: &Path, mut config: SessionConfig) -> Result<(), String> {
     let m = Metainfo::load(torrent).map_err(|e| e.to_string())?;
+    config.stop = Some(
+        crate::signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?,
+    );
     let quiet = config.progress == ProgressMode::Quiet;
     let name = m.info.name.clone();
     let dir = config.output_dir.clone();

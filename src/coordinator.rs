@@ -8,7 +8,8 @@
 //! verifier threads ─────HashResult─────┤
 //! announcer thread ─────Vec<SocketAddr>┼──► coordinator ──Command──► peer writer threads
 //! listener thread ──────TcpStream──────┤                 ──HashJob──► verifier threads
-//! ticker (1 s) ────────────────────────┘                 ──AnnouncerCommand──► announcer
+//! ticker (1 s) ────────────────────────┤                 ──AnnouncerCommand──► announcer
+//! signal thread ────────stop───────────┘                 ──Bitfield (≤ 1/s)──► resume saver
 //! ```
 //!
 //! Because only this thread changes piece and peer state, neither the picker nor the peer table
@@ -69,12 +70,16 @@ pub struct Inputs {
     pub hash_results: Receiver<HashResult>,
     pub new_peers: Receiver<Vec<SocketAddr>>,
     pub incoming: Receiver<TcpStream>,
+    /// A signal number when the user asks us to stop (SIGINT, SIGTERM).
+    pub stop: Receiver<i32>,
 }
 
 /// Channels the coordinator sends on.
 pub struct Outputs {
     pub hash_jobs: Sender<HashJob>,
     pub announcer: Option<Sender<AnnouncerCommand>>,
+    /// The resume saver: offered the verified pieces at most once a second.
+    pub resume: Option<Sender<Bitfield>>,
 }
 
 /// How the run ended.
@@ -85,6 +90,8 @@ pub enum Outcome {
     TimedOut,
     /// Storage refused a verified piece.
     StorageFailed(String),
+    /// Stopped by this signal.
+    Interrupted(i32),
 }
 
 /// Figures for the end-of-run summary.
@@ -102,6 +109,10 @@ pub struct RunStats {
     pub peak_rss_anon: u64,
     /// Most OS threads seen at once.
     pub peak_threads: u64,
+    /// The verified pieces when the run ended (for the final resume save).
+    pub verified: Option<Bitfield>,
+    /// Pieces were still at the verifiers (possibly being written) when the run ended.
+    pub writes_pending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +146,10 @@ struct PeerState {
     last_block: Instant,
     connected_at: Instant,
     snubbed: bool,
+    /// Blocks that arrived though we had not (or no longer) asked this peer for them.
+    unexpected_blocks: u32,
+    /// Requests we withdrew from this peer (cancels, choke, snub): blocks it may still send.
+    withdrawn: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -182,7 +197,17 @@ pub struct Coordinator {
     requests: Vec<BlockRequest>,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
+    resume: Option<Sender<Bitfield>>,
+    /// Pieces verified since the resume saver last took a snapshot.
+    resume_dirty: bool,
 }
+
+/// Unrequested blocks tolerated from a peer beyond those we withdrew from it (races with
+/// our cancels are normal; a stream of unrequested data is not).
+const UNEXPECTED_SLACK: u32 = 4;
+
+/// How long, after a stop signal, verified pieces still at the verifiers are waited for.
+const STOP_DRAIN: Duration = Duration::from_millis(500);
 
 impl Coordinator {
     pub fn new(
@@ -220,6 +245,8 @@ impl Coordinator {
             requests: Vec::new(),
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
+            resume: outputs.resume,
+            resume_dirty: false,
         }
     }
 
@@ -230,6 +257,7 @@ impl Coordinator {
             hash_results,
             mut new_peers,
             mut incoming,
+            stop,
         } = inputs;
         let ticker = tick(Duration::from_secs(1));
         let mut last_tick = Instant::now();
@@ -271,13 +299,33 @@ impl Coordinator {
                     last_tick = Instant::now();
                     self.on_tick(elapsed);
                 }
+                recv(stop) -> signal => {
+                    if let Ok(signal) = signal {
+                        log::info!("signal {signal}: stopping");
+                        break Outcome::Interrupted(signal);
+                    }
+                }
             }
         };
+        if matches!(outcome, Outcome::Interrupted(_)) {
+            // Pieces already hashed are worth keeping: wait briefly for their results.
+            let deadline = Instant::now() + STOP_DRAIN;
+            while !self.hashing.is_empty() {
+                let Ok(r) = hash_results.recv_deadline(deadline) else {
+                    break;
+                };
+                if self.on_hash_result(r).is_some() {
+                    break;
+                }
+            }
+        }
         self.progress.update(&self.snapshot());
         self.progress.finish();
         self.run.downloaded = self.down.total();
         self.run.uploaded = self.up.total();
         self.run.peers_seen = self.known.len();
+        self.run.verified = Some(self.picker.have().clone());
+        self.run.writes_pending = !self.hashing.is_empty();
         let peers: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in peers {
             self.drop_peer(key, "shutting down");
@@ -406,6 +454,8 @@ impl Coordinator {
                 last_block: now,
                 connected_at: now,
                 snubbed: false,
+                unexpected_blocks: 0,
+                withdrawn: 0,
             },
         );
         key
@@ -510,6 +560,9 @@ impl Coordinator {
             EventKind::Choke => {
                 let p = self.peers.get_mut(&key).expect("checked");
                 p.peer_choking = true;
+                p.withdrawn = p
+                    .withdrawn
+                    .saturating_add(self.picker.outstanding(key) as u32);
                 // Outstanding requests are void once choked (BEP 3): back to the pool.
                 self.picker.requests_returned(key);
                 self.fill_all_but(key);
@@ -660,6 +713,14 @@ impl Coordinator {
 
     fn on_block(&mut self, key: PeerKey, req: BlockRequest, data: Vec<u8>) {
         let len = data.len() as u64;
+        if !self
+            .storage
+            .layout()
+            .range_in_piece(req.index, req.begin, req.length)
+        {
+            self.drop_peer(key, "sent a block outside the torrent");
+            return;
+        }
         self.down.add(len);
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
         {
@@ -671,12 +732,22 @@ impl Coordinator {
         }
         let outcome = self.picker.block_received(key, req);
         if !outcome.expected {
-            // Not requested, or a duplicate from the endgame: BEP 3 lets us drop it.
+            // A duplicate from the endgame, or a block we withdrew (cancel, choke, snub): BEP 3
+            // lets us drop it. A peer sending blocks nobody asked it for is dropped.
             self.run.wasted += len;
+            let p = self.peers.get_mut(&key).expect("checked");
+            p.unexpected_blocks += 1;
+            if p.unexpected_blocks > p.withdrawn.saturating_add(UNEXPECTED_SLACK) {
+                self.drop_peer(key, "sent blocks we never requested");
+                return;
+            }
             self.fill_requests(key);
             return;
         }
         for other in outcome.cancel {
+            if let Some(p) = self.peers.get_mut(&other) {
+                p.withdrawn = p.withdrawn.saturating_add(1);
+            }
             self.send(other, Command::Cancel(req));
             // The cancelled request is no longer outstanding with that peer.
             self.fill_requests(other);
@@ -726,6 +797,7 @@ impl Coordinator {
         match r.outcome {
             HashOutcome::Written => {
                 self.picker.piece_verified(r.piece);
+                self.resume_dirty = true;
                 self.last_progress = Instant::now();
                 let left = self.bytes_left();
                 self.stats.left.store(left, Ordering::Relaxed);
@@ -844,6 +916,10 @@ impl Coordinator {
         }
         for key in snubbed {
             log::info!("peer {key} snubbed us: its requests go to others");
+            let outstanding = self.picker.outstanding(key) as u32;
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.withdrawn = p.withdrawn.saturating_add(outstanding);
+            }
             self.picker.requests_returned(key);
             self.fill_all_but(key);
         }
@@ -854,6 +930,12 @@ impl Coordinator {
         if self.peers.len() < self.cfg.max_peers / 2 {
             if let Some(a) = &self.announcer {
                 let _ = a.try_send(AnnouncerCommand::NeedPeers);
+            }
+        }
+        if self.resume_dirty {
+            if let Some(tx) = &self.resume {
+                // Busy saver: keep the flag and offer again next second.
+                self.resume_dirty = !crate::resume_store::offer(tx, self.picker.have());
             }
         }
         let usage = crate::procstat::sample();

@@ -160,7 +160,8 @@ impl Announcer {
         }
         let req = self.request(Event::Stopped);
         let config = self.params.config.for_shutdown();
-        let deadline = Instant::now() + Duration::from_secs(3);
+        // The whole shutdown aims at under 2 s: `stopped` gets at most one of them.
+        let deadline = Instant::now() + Duration::from_secs(1);
         match self.tiers.announce(&req, &config, Some(deadline)) {
             Ok((url, _)) => log::debug!("tracker {url}: stopped"),
             Err(e) => log::warn!("stopped announce failed: {e}"),

@@ -191,7 +191,7 @@ impl Default for TrackerConfig {
 impl TrackerConfig {
     /// Short timeouts for the best-effort `stopped` announce at shutdown.
     pub fn for_shutdown(&self) -> TrackerConfig {
-        let cap = Duration::from_secs(2);
+        let cap = Duration::from_secs(1);
         TrackerConfig {
             http_connect_timeout: self.http_connect_timeout.min(cap),
             http_timeout: self.http_timeout.min(cap),
