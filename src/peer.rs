@@ -225,7 +225,7 @@ fn run_reader(
     reader.get_mut().frame_started();
     let mut theirs = [0u8; 68];
     if let Err(e) = reader.read_exact(&mut theirs) {
-        return PeerError::Io(e);
+        return io_error(e);
     }
     reader.get_mut().frame_done(false);
     let theirs = match Handshake::decode(&theirs) {

@@ -307,17 +307,18 @@ fn initial_pieces(
     let now = crate::resume_store::stamps(storage, None);
     let plan = crate::resume::plan(layout, meta.info_hash, recorded, &now, recheck);
     let mut have = plan.trusted;
+    let trusted = have.count();
+    let mut hashed = 0;
     if !plan.to_check.is_empty() && (storage.had_data() || recorded.is_some()) {
+        hashed = plan.to_check.len();
         for piece in check_pieces(storage, meta, &plan.to_check, workers) {
             have.set(piece);
         }
     }
     log::info!(
-        "{} of {} pieces already on disk ({} trusted from the resume state, {} hashed)",
+        "{} of {} pieces already on disk ({trusted} trusted from the resume state, {hashed} hashed)",
         have.count(),
         layout.num_pieces(),
-        have.count() as usize - plan.to_check.iter().filter(|&&p| have.has(p)).count(),
-        plan.to_check.len()
     );
     have
 }

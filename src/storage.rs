@@ -118,7 +118,8 @@ impl Storage {
                 file.set_len(slot.length)
                     .map_err(|e| err(&path, "cannot size", e))?;
             }
-            reserve(&file, slot.length).map_err(|e| err(&path, "not enough disk space for", e))?;
+            reserve(&file, slot.length)
+                .map_err(|e| err(&path, "cannot reserve disk space for", e))?;
             let map = if slot.length == 0 {
                 None
             } else {
@@ -230,6 +231,12 @@ fn reserve(file: &File, len: u64) -> io::Result<()> {
             return Ok(());
         };
         if len == 0 {
+            return Ok(());
+        }
+        // Already fully allocated (a finished or resumed file): nothing to reserve, and
+        // fallocate would touch the mtime the resume state relies on.
+        use std::os::unix::fs::MetadataExt;
+        if file.metadata()?.blocks().saturating_mul(512) >= len as u64 {
             return Ok(());
         }
         // SAFETY: a plain syscall on a file descriptor we own; no memory is passed.

@@ -3,7 +3,9 @@
 
 mod create;
 mod download;
+mod hostile;
 mod metainfo;
+mod resume;
 mod rogue;
 mod support;
 mod tracker;
