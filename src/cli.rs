@@ -47,6 +47,9 @@ Download and seed options:
       --seed-ratio R             ... until uploaded/size reaches R
       --seed-time SECS           ... for this many seconds
   -q, --quiet                    no progress display
+      --max-upload-rate R        bytes per second for all peers together (K and M suffixes)
+      --max-download-rate R      likewise for downloading
+      --report FILE              write a JSON run report (peers, memory, threads, timings)
 
 Global options:
   -v, -vv, -vvv                  more logging on stderr (RUST_LOG also works)
@@ -461,6 +464,19 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
     if p.contains(["-q", "--quiet"]) {
         c.progress = ProgressMode::Quiet;
     }
+    for (flag, slot) in [
+        ("--max-upload-rate", &mut c.max_upload_rate),
+        ("--max-download-rate", &mut c.max_download_rate),
+    ] {
+        if let Some(rate) = p.opt_value_from_str::<_, String>(flag).map_err(usage_err)? {
+            *slot = Some(
+                parse_size(&rate).ok_or_else(|| format!("{cmd}: {flag} {rate:?} is not a size"))?,
+            );
+        }
+    }
+    c.report = p
+        .opt_value_from_os_str("--report", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(usage_err)?;
     Ok(c)
 }
 
@@ -470,7 +486,14 @@ fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
     let quiet = config.progress == ProgressMode::Quiet;
     let name = m.info.name.clone();
     let dir = config.output_dir.clone();
+    let info_hash = m.info_hash.hex();
+    let report_path = config.report.clone();
     let summary = crate::session::run(m, config, |_| {}).map_err(|e| format!("{name}: {e}"))?;
+    let report = crate::report::Report::new(&name, &info_hash, &summary);
+    if let Some(path) = report_path {
+        std::fs::write(&path, report.json())
+            .map_err(|e| format!("cannot write report {}: {e}", path.display()))?;
+    }
     if !quiet {
         let secs = summary.elapsed.as_secs_f64().max(1e-3);
         let fetched = summary.stats.downloaded;
@@ -482,6 +505,7 @@ fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
             human_size((fetched as f64 / secs) as u64),
             human_size(summary.stats.uploaded),
         );
+        eprint!("{}", report.text());
     }
     Ok(())
 }

@@ -31,6 +31,8 @@ pub mod peer;
 pub mod picker;
 pub mod procstat;
 pub mod progress;
+pub mod ratelimit;
+pub mod report;
 pub mod session;
 pub mod sha1;
 pub mod storage;

@@ -13,6 +13,7 @@ use crate::metainfo::Metainfo;
 use crate::peer::PeerContext;
 use crate::picker::PickMode;
 use crate::progress::{Progress, ProgressMode};
+use crate::ratelimit::RateLimit;
 use crate::storage::Storage;
 use crate::tracker::announcer::{spawn_announcer, AnnounceParams};
 use crate::tracker::TransferStats;
@@ -41,6 +42,11 @@ pub struct SessionConfig {
     pub use_trackers: bool,
     pub progress: ProgressMode,
     pub upload_slots: usize,
+    /// Where `--report` writes the JSON run report.
+    pub report: Option<PathBuf>,
+    /// Bytes per second, all peers together; None = unlimited.
+    pub max_upload_rate: Option<u64>,
+    pub max_download_rate: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +64,9 @@ impl Default for SessionConfig {
             use_trackers: true,
             progress: ProgressMode::Auto,
             upload_slots: 4,
+            report: None,
+            max_upload_rate: None,
+            max_download_rate: None,
         }
     }
 }
@@ -121,6 +130,8 @@ pub fn run(
         num_pieces: layout.num_pieces(),
         storage: storage.clone(),
         events: events_tx,
+        upload_limit: cfg.max_upload_rate.map(|r| Arc::new(RateLimit::new(r))),
+        download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
     });
 
     let (jobs_tx, jobs_rx) = bounded(workers * 2);
@@ -143,7 +154,8 @@ pub fn run(
     let mut announcer_tx = None;
     if cfg.use_trackers && !tiers.is_empty() {
         let (ctl_tx, ctl_rx) = unbounded();
-        let params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        let mut params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        params.ip = cfg.bind_ip.filter(|ip| !ip.is_unspecified());
         announcer = Some(spawn_announcer(
             tiers,
             params,

@@ -5,5 +5,6 @@ mod create;
 mod download;
 mod metainfo;
 mod rogue;
+mod seed;
 mod support;
 mod tracker;
