@@ -4,6 +4,7 @@
 mod create;
 mod download;
 mod metainfo;
+mod progress;
 mod rogue;
 mod seed;
 mod support;
