@@ -27,6 +27,8 @@ Usage:
   minibt FILE.torrent [options]  download into the current directory (or -o DIR)
   minibt seed FILE.torrent --from DIR [options]
                                  check the data in DIR and seed it
+  minibt demo [--seeders N] [--size SIZE] [--keep]
+                                 a whole swarm on this machine: tracker, seeders, a download
   minibt tracker [--bind ADDR]   run the built-in tracker (HTTP and UDP, default 127.0.0.1:6969)
   minibt info FILE.torrent       show what a torrent contains
   minibt create PATH -t URL -o OUT.torrent [options]
@@ -122,6 +124,11 @@ pub enum RawArgs {
     Tracker {
         bind: Option<String>,
     },
+    Demo {
+        seeders: Option<usize>,
+        size: Option<String>,
+        keep: bool,
+    },
 }
 
 /// Checked settings, ready to run.
@@ -148,6 +155,7 @@ pub enum Command {
     Tracker {
         bind: std::net::SocketAddr,
     },
+    Demo(crate::demo::DemoOptions),
 }
 
 /// Removes `-v`, `-vv`, `-vvv`, `--verbose` (anywhere) and counts them.
@@ -244,6 +252,19 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
             no_leftovers(p, "tracker")?;
             Ok(RawArgs::Tracker { bind })
         }
+        Some("demo") if help(&args) => Ok(RawArgs::Help(USAGE)),
+        Some("demo") => {
+            let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
+            let seeders = p.opt_value_from_str("--seeders").map_err(usage_err)?;
+            let size = p.opt_value_from_str("--size").map_err(usage_err)?;
+            let keep = p.contains("--keep");
+            no_leftovers(p, "demo")?;
+            Ok(RawArgs::Demo {
+                seeders,
+                size,
+                keep,
+            })
+        }
         Some("seed") if help(&args) => Ok(RawArgs::Help(USAGE)),
         Some("seed") => Ok(RawArgs::Seed {
             rest: args[1..].to_vec(),
@@ -282,6 +303,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "" | "b" => 1,
         "k" | "kib" | "kb" => 1 << 10,
         "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
         _ => return None,
     };
     n.checked_mul(mult)
@@ -364,6 +386,20 @@ pub fn validate(raw: RawArgs) -> Result<Command, String> {
                 config,
             }
         }
+        RawArgs::Demo {
+            seeders,
+            size,
+            keep,
+        } => Command::Demo(crate::demo::DemoOptions {
+            seeders: seeders.unwrap_or(3).clamp(1, 50),
+            size: match size {
+                None => 64 << 20,
+                Some(s) => parse_size(&s)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("demo: --size {s:?} is not a size"))?,
+            },
+            keep,
+        }),
         RawArgs::Tracker { bind } => Command::Tracker {
             bind: bind
                 .as_deref()
@@ -398,6 +434,7 @@ pub fn run(command: Command) -> Result<(), String> {
         Command::Download { torrent, config } | Command::Seed { torrent, config } => {
             run_session(&torrent, config)
         }
+        Command::Demo(opts) => crate::demo::run_demo(&opts),
         Command::Tracker { bind } => {
             eprintln!("minibt tracker on {bind} (HTTP and UDP); Ctrl-C stops it");
             crate::tracker_server::run_tracker(bind).map_err(|e| format!("tracker on {bind}: {e}"))

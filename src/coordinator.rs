@@ -954,7 +954,7 @@ impl Coordinator {
             down_rate: self.down.rate(),
             up_rate: self.up.rate(),
             peers_connected: self.peers.values().filter(|p| p.handshaken).count(),
-            peers_known: self.known.len(),
+            peers_known: self.known.len().max(self.peers.len()),
             seeding: self.completed_at.is_some() && self.cfg.seed != SeedPolicy::No,
         }
     }

@@ -23,6 +23,7 @@ pub mod choker;
 pub mod cli;
 pub mod coordinator;
 pub mod create;
+pub mod demo;
 pub mod ids;
 pub mod layout;
 pub mod metainfo;
