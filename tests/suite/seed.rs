@@ -125,8 +125,10 @@ impl RawPeer {
     fn connect(addr: SocketAddr, info_hash: InfoHash, num_pieces: u32) -> RawPeer {
         let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // Distinct ids: the seed keeps one connection per peer id.
         let mut id = [b'x'; 20];
         id[..8].copy_from_slice(b"-RP0001-");
+        minibt::ids::random_bytes(&mut id[8..]);
         s.write_all(&Handshake::new(info_hash, PeerId(id)).encode())
             .unwrap();
         let mut theirs = [0u8; 68];
