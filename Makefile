@@ -1,7 +1,7 @@
 # minibt — common tasks. `make test` is what CI runs (through .ci/run).
 CARGO ?= cargo
 
-.PHONY: build release test lint fmt samples clean fuzz
+.PHONY: build release test lint fmt samples demo clean fuzz
 
 build:
 	$(CARGO) build
@@ -18,6 +18,10 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+# A whole swarm on this machine: built-in tracker, 3 seeders, one download with progress.
+demo:
+	$(CARGO) run --release --quiet -- demo
 
 samples:
 	bash sample-torrents/generate.sh

@@ -164,13 +164,16 @@ struct KnownAddr {
     state: AddrState,
     failures: u32,
     retry_at: Instant,
-    bad_pieces: u32,
 }
+
+/// Who sent one block of a failed piece, and the digest of what they sent.
+type BlockWitness = (Option<SocketAddr>, [u8; 20]);
 
 /// A piece whose blocks are arriving.
 struct Assembly {
     blocks: Vec<Option<Vec<u8>>>,
-    contributors: Vec<PeerKey>,
+    /// Who sent each block.
+    senders: Vec<Option<SocketAddr>>,
 }
 
 pub struct Coordinator {
@@ -181,8 +184,12 @@ pub struct Coordinator {
     peers: HashMap<PeerKey, PeerState>,
     known: HashMap<SocketAddr, KnownAddr>,
     assembling: HashMap<u32, Assembly>,
-    /// Pieces at the verifiers, with the peers (by address) that sent their blocks.
+    /// Pieces at the verifiers, with the peer (by address) that sent each block.
     hashing: HashMap<u32, Vec<Option<SocketAddr>>>,
+    /// Failed pieces: who sent each block, and its digest, to compare once the piece verifies.
+    suspects: HashMap<u32, Vec<BlockWitness>>,
+    /// Blocks proven bad, by sender.
+    strikes: HashMap<SocketAddr, u32>,
     next_key: PeerKey,
     stats: Arc<TransferStats>,
     run: RunStats,
@@ -232,6 +239,8 @@ impl Coordinator {
             known: HashMap::new(),
             assembling: HashMap::new(),
             hashing: HashMap::new(),
+            suspects: HashMap::new(),
+            strikes: HashMap::new(),
             next_key: 0,
             stats,
             run: RunStats::default(),
@@ -361,7 +370,6 @@ impl Coordinator {
                 state: AddrState::Idle,
                 failures: 0,
                 retry_at: now,
-                bad_pieces: 0,
             });
         }
     }
@@ -508,7 +516,6 @@ impl Coordinator {
                         state: AddrState::Banned,
                         failures: 0,
                         retry_at: Instant::now(),
-                        bad_pieces: 0,
                     },
                 );
             }
@@ -759,20 +766,14 @@ impl Coordinator {
             .entry(req.index)
             .or_insert_with(|| Assembly {
                 blocks: vec![None; blocks],
-                contributors: Vec::new(),
+                senders: vec![None; blocks],
             });
-        asm.blocks[(req.begin / BLOCK_LEN) as usize] = Some(data);
-        if !asm.contributors.contains(&key) {
-            asm.contributors.push(key);
-        }
+        let block = (req.begin / BLOCK_LEN) as usize;
+        asm.blocks[block] = Some(data);
+        asm.senders[block] = self.peers.get(&key).and_then(|p| p.addr);
         if outcome.piece_complete {
             let asm = self.assembling.remove(&req.index).expect("present");
-            let addrs = asm
-                .contributors
-                .iter()
-                .map(|k| self.peers.get(k).and_then(|p| p.addr))
-                .collect();
-            self.hashing.insert(req.index, addrs);
+            self.hashing.insert(req.index, asm.senders);
             let blocks = asm
                 .blocks
                 .into_iter()
@@ -793,11 +794,12 @@ impl Coordinator {
     fn on_hash_result(&mut self, r: HashResult) -> Option<Outcome> {
         self.run.hash_time += r.hash_time;
         self.run.write_time += r.write_time;
-        let contributors = self.hashing.remove(&r.piece).unwrap_or_default();
+        let senders = self.hashing.remove(&r.piece).unwrap_or_default();
         match r.outcome {
             HashOutcome::Written => {
                 self.picker.piece_verified(r.piece);
                 self.resume_dirty = true;
+                self.convict_senders_of_bad_blocks(r.piece);
                 self.last_progress = Instant::now();
                 let left = self.bytes_left();
                 self.stats.left.store(left, Ordering::Relaxed);
@@ -813,7 +815,7 @@ impl Coordinator {
                 }
                 None
             }
-            HashOutcome::Mismatch => {
+            HashOutcome::Mismatch { block_digests } => {
                 self.run.pieces_failed += 1;
                 self.run.wasted += self.storage.layout().piece_len(r.piece) as u64;
                 log::warn!(
@@ -821,23 +823,16 @@ impl Coordinator {
                     r.piece
                 );
                 self.picker.piece_failed(r.piece);
-                for addr in contributors.into_iter().flatten() {
-                    let bad = self.known.get_mut(&addr).map(|k| {
-                        k.bad_pieces += 1;
-                        k.bad_pieces
-                    });
-                    if bad.unwrap_or(0) >= 2 {
-                        let key = self
-                            .peers
-                            .iter()
-                            .find(|(_, p)| p.addr == Some(addr))
-                            .map(|(k, _)| *k);
-                        if let Some(key) = key {
-                            self.ban(key, "sent data for pieces that failed their hash check");
-                        } else if let Some(k) = self.known.get_mut(&addr) {
-                            k.state = AddrState::Banned;
-                        }
-                    }
+                let mut distinct: Vec<SocketAddr> = senders.iter().flatten().copied().collect();
+                distinct.sort();
+                distinct.dedup();
+                if distinct.len() == 1 {
+                    // One peer sent the whole piece: it is to blame.
+                    self.strike(distinct[0]);
+                } else {
+                    // Several peers: remember who sent what, and find out when it verifies.
+                    let suspects = senders.into_iter().zip(block_digests).collect();
+                    self.suspects.insert(r.piece, suspects);
                 }
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for k in keys {
@@ -846,6 +841,50 @@ impl Coordinator {
                 None
             }
             HashOutcome::WriteFailed(e) => Some(Outcome::StorageFailed(e)),
+        }
+    }
+
+    /// A piece that failed before has now verified: compare each block that was sent then
+    /// with the good data, and blame the senders of the blocks that differ.
+    fn convict_senders_of_bad_blocks(&mut self, piece: u32) {
+        let Some(suspects) = self.suspects.remove(&piece) else {
+            return;
+        };
+        let layout = self.storage.layout().clone();
+        let mut good = vec![0u8; BLOCK_LEN as usize];
+        for (block, (sender, digest)) in suspects.into_iter().enumerate() {
+            let len = layout.block_len(piece, block as u32) as usize;
+            let ok = self
+                .storage
+                .read(piece, block as u32 * BLOCK_LEN, &mut good[..len])
+                .is_ok();
+            if let (Some(addr), true) = (sender, ok) {
+                if crate::sha1::sha1(&good[..len]) != digest {
+                    self.strike(addr);
+                }
+            }
+        }
+    }
+
+    /// Counts a bad piece against `addr`; a second one bans it (BEP 3 leaves this to clients).
+    fn strike(&mut self, addr: SocketAddr) {
+        let strikes = self.strikes.entry(addr).or_insert(0);
+        *strikes += 1;
+        if *strikes < 2 {
+            return;
+        }
+        let key = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.addr == Some(addr))
+            .map(|(k, _)| *k);
+        match key {
+            Some(key) => self.ban(key, "sent data for pieces that failed their hash check"),
+            None => {
+                if let Some(k) = self.known.get_mut(&addr) {
+                    k.state = AddrState::Banned;
+                }
+            }
         }
     }
 
@@ -997,7 +1036,7 @@ impl Coordinator {
             down_rate: self.down.rate(),
             up_rate: self.up.rate(),
             peers_connected: self.peers.values().filter(|p| p.handshaken).count(),
-            peers_known: self.known.len(),
+            peers_known: self.known.len().max(self.peers.len()),
             seeding: self.completed_at.is_some() && self.cfg.seed != SeedPolicy::No,
         }
     }

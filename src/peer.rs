@@ -22,6 +22,7 @@
 
 use crate::bitfield::Bitfield;
 use crate::ids::{InfoHash, PeerId};
+use crate::ratelimit::RateLimit;
 use crate::storage::Storage;
 use crate::wire::{self, BlockRequest, Handshake, Limits, Message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -62,6 +63,8 @@ pub struct PeerContext {
     pub events: Sender<Event>,
     /// Longest time a frame may take to arrive once its first byte has (slowloris defence).
     pub frame_timeout: Duration,
+    pub upload_limit: Option<Arc<RateLimit>>,
+    pub download_limit: Option<Arc<RateLimit>>,
 }
 
 /// What a peer thread reports to the coordinator.
@@ -241,10 +244,11 @@ fn run_reader(
 
     let events = ctx.events.clone();
     let storage = ctx.storage.clone();
+    let limit = ctx.upload_limit.clone();
     let writer_started = std::thread::Builder::new()
         .name(format!("peer-{key}-w"))
         .stack_size(PEER_STACK_SIZE)
-        .spawn(move || run_writer(key, writer, commands, &storage, &events));
+        .spawn(move || run_writer(key, writer, commands, &storage, &events, limit.as_deref()));
     if let Err(e) = writer_started {
         return PeerError::Io(e);
     }
@@ -302,6 +306,11 @@ fn read_frames(key: PeerKey, reader: &mut BufReader<TimedStream>, ctx: &PeerCont
             return io_error(e);
         }
         let kind = if id[0] == wire::id::PIECE && len > 9 {
+            if let Some(limit) = &ctx.download_limit {
+                limit.take(len as u64 - 9);
+                // Our own throttling is not the peer's slowness: the frame clock restarts.
+                reader.get_mut().frame_started();
+            }
             match read_piece(reader, len - 9) {
                 Ok(kind) => kind,
                 Err(e) => return io_error(e),
@@ -470,6 +479,7 @@ fn run_writer(
     commands: Receiver<Command>,
     storage: &Storage,
     events: &Sender<Event>,
+    limit: Option<&RateLimit>,
 ) {
     let mut out = Vec::with_capacity(64 * 1024);
     let mut batch = Vec::new();
@@ -491,6 +501,9 @@ fn run_writer(
         if let Err(e) = encode_batch(&mut batch, storage, &mut out, &mut uploaded) {
             log::warn!("peer {key}: cannot read block to serve: {e}");
             break;
+        }
+        if let (Some(limit), true) = (limit, uploaded > 0) {
+            limit.take(uploaded);
         }
         if socket.write_all(&out).is_err() {
             break;

@@ -15,6 +15,7 @@ use crate::metainfo::Metainfo;
 use crate::peer::PeerContext;
 use crate::picker::PickMode;
 use crate::progress::{Progress, ProgressMode};
+use crate::ratelimit::RateLimit;
 use crate::resume::ResumeState;
 use crate::resume_store::Saver;
 use crate::storage::Storage;
@@ -53,6 +54,11 @@ pub struct SessionConfig {
     pub frame_timeout: Duration,
     /// Signals asking the session to stop (see `crate::signals`); `None` = never.
     pub stop: Option<crossbeam_channel::Receiver<i32>>,
+    /// Where `--report` writes the JSON run report.
+    pub report: Option<PathBuf>,
+    /// Bytes per second, all peers together; None = unlimited.
+    pub max_upload_rate: Option<u64>,
+    pub max_download_rate: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -74,6 +80,9 @@ impl Default for SessionConfig {
             resume: true,
             frame_timeout: crate::peer::FRAME_TIMEOUT,
             stop: None,
+            report: None,
+            max_upload_rate: None,
+            max_download_rate: None,
         }
     }
 }
@@ -144,6 +153,8 @@ pub fn run(
         storage: storage.clone(),
         events: events_tx,
         frame_timeout: cfg.frame_timeout,
+        upload_limit: cfg.max_upload_rate.map(|r| Arc::new(RateLimit::new(r))),
+        download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
     });
 
     let (jobs_tx, jobs_rx) = bounded(workers * 2);
@@ -174,7 +185,8 @@ pub fn run(
     let mut announcer_tx = None;
     if cfg.use_trackers && !tiers.is_empty() {
         let (ctl_tx, ctl_rx) = unbounded();
-        let params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        let mut params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        params.ip = cfg.bind_ip.filter(|ip| !ip.is_unspecified());
         announcer = Some(spawn_announcer(
             tiers,
             params,

@@ -100,6 +100,8 @@ pub struct AnnounceRequest {
     pub key: u32,
     /// The `tracker id` an HTTP tracker handed out in an earlier response.
     pub tracker_id: Option<Vec<u8>>,
+    /// Our address, when we listen on a specific one (BEP 3 `ip`; UDP: IPv4 only).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// What a tracker answered.

@@ -172,6 +172,7 @@ fn sigint_stops_quickly_saves_state_tells_tracker_and_resumes() {
             numwant: 50,
             key: 1,
             tracker_id: None,
+            ip: None,
         };
         minibt::tracker::announce(&url, &req, &TrackerConfig::default())
             .map(|r| r.peers)
