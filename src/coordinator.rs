@@ -808,7 +808,10 @@ impl Coordinator {
                     self.send(k, Command::Have(r.piece));
                 }
                 if self.picker.is_complete() && self.hashing.is_empty() {
-                    if let Err(e) = self.storage.flush() {
+                    let flush_started = Instant::now();
+                    let flushed = self.storage.flush();
+                    log::debug!("final flush took {:?}", flush_started.elapsed());
+                    if let Err(e) = flushed {
                         return Some(Outcome::StorageFailed(e.to_string()));
                     }
                     self.on_complete();

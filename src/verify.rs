@@ -80,6 +80,7 @@ pub fn verify_and_write(storage: &Storage, job: HashJob) -> HashResult {
             block_digests: job.blocks.iter().map(|b| crate::sha1::sha1(b)).collect(),
         };
     } else {
+        storage.prepare_write(job.piece);
         let mut begin = 0u32;
         for block in &job.blocks {
             if let Err(e) = storage.write(job.piece, begin, block) {
