@@ -19,6 +19,7 @@
 
 pub mod bencode;
 pub mod bitfield;
+pub mod bufpool;
 pub mod choker;
 pub mod cli;
 pub mod coordinator;

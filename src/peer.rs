@@ -21,6 +21,7 @@
 //! stack (see [`PEER_STACK_SIZE`]) and the kernel does the scheduling.
 
 use crate::bitfield::Bitfield;
+use crate::bufpool::BlockPool;
 use crate::ids::{InfoHash, PeerId};
 use crate::ratelimit::RateLimit;
 use crate::storage::Storage;
@@ -63,6 +64,8 @@ pub struct PeerContext {
     pub events: Sender<Event>,
     /// Longest time a frame may take to arrive once its first byte has (slowloris defence).
     pub frame_timeout: Duration,
+    /// Recycled block buffers (returned by the verifiers).
+    pub pool: Arc<BlockPool>,
     pub upload_limit: Option<Arc<RateLimit>>,
     pub download_limit: Option<Arc<RateLimit>>,
 }
@@ -311,7 +314,7 @@ fn read_frames(key: PeerKey, reader: &mut BufReader<TimedStream>, ctx: &PeerCont
                 // Our own throttling is not the peer's slowness: the frame clock restarts.
                 reader.get_mut().frame_started();
             }
-            match read_piece(reader, len - 9) {
+            match read_piece(reader, len - 9, &ctx.pool) {
                 Ok(kind) => kind,
                 Err(e) => return io_error(e),
             }
@@ -426,12 +429,12 @@ impl Read for TimedStream {
 }
 
 /// Reads a piece message's index, begin and `data_len` payload bytes into a fresh buffer.
-fn read_piece(reader: &mut impl Read, data_len: usize) -> io::Result<EventKind> {
+fn read_piece(reader: &mut impl Read, data_len: usize, pool: &BlockPool) -> io::Result<EventKind> {
     let mut header = [0u8; 8];
     reader.read_exact(&mut header)?;
     let index = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
     let begin = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-    let mut data = Vec::with_capacity(data_len);
+    let mut data = pool.take(data_len);
     reader.take(data_len as u64).read_to_end(&mut data)?;
     if data.len() != data_len {
         return Err(io::ErrorKind::UnexpectedEof.into());

@@ -7,6 +7,7 @@
 //! let the announcer send `stopped` (bounded wait). A stop signal takes the same path.
 
 use crate::bitfield::Bitfield;
+use crate::bufpool::BlockPool;
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, Inputs, Outcome, Outputs, RunStats, SeedPolicy,
 };
@@ -145,6 +146,8 @@ pub fn run(
 
     let our_id = PeerId::generate();
     let (events_tx, events_rx) = bounded(4096);
+    // 256 spare 16 KiB buffers at most (4 MiB).
+    let pool = Arc::new(BlockPool::new(256));
     let ctx = Arc::new(PeerContext {
         info_hash: meta.info_hash,
         our_id,
@@ -153,13 +156,14 @@ pub fn run(
         storage: storage.clone(),
         events: events_tx,
         frame_timeout: cfg.frame_timeout,
+        pool: pool.clone(),
         upload_limit: cfg.max_upload_rate.map(|r| Arc::new(RateLimit::new(r))),
         download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
     });
 
     let (jobs_tx, jobs_rx) = bounded(workers * 2);
     let (results_tx, results_rx) = unbounded();
-    crate::verify::spawn_verifiers(workers, storage.clone(), jobs_rx, results_tx)
+    crate::verify::spawn_verifiers(workers, storage.clone(), pool.clone(), jobs_rx, results_tx)
         .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
 
     let (incoming_tx, incoming_rx) = unbounded();

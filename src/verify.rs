@@ -8,6 +8,7 @@
 //!
 //! Workers end when the job channel disconnects.
 
+use crate::bufpool::BlockPool;
 use crate::sha1::Sha1;
 use crate::storage::Storage;
 use crossbeam_channel::{Receiver, Sender};
@@ -46,17 +47,24 @@ pub enum HashOutcome {
 pub fn spawn_verifiers(
     workers: usize,
     storage: Arc<Storage>,
+    pool: Arc<BlockPool>,
     jobs: Receiver<HashJob>,
     results: Sender<HashResult>,
 ) -> std::io::Result<()> {
     for i in 0..workers.max(1) {
         let (storage, jobs, results) = (storage.clone(), jobs.clone(), results.clone());
+        let pool = pool.clone();
         std::thread::Builder::new()
             .name(format!("verify-{i}"))
             .stack_size(256 * 1024)
             .spawn(move || {
-                for job in jobs {
-                    if results.send(verify_and_write(&storage, job)).is_err() {
+                for mut job in jobs {
+                    let blocks = std::mem::take(&mut job.blocks);
+                    let result = verify_and_write(&storage, &job.expected, job.piece, &blocks);
+                    for block in blocks {
+                        pool.give(block);
+                    }
+                    if results.send(result).is_err() {
                         break;
                     }
                 }
@@ -66,24 +74,29 @@ pub fn spawn_verifiers(
 }
 
 /// Hashes the blocks; writes them only if they match.
-pub fn verify_and_write(storage: &Storage, job: HashJob) -> HashResult {
+pub fn verify_and_write(
+    storage: &Storage,
+    expected: &[u8; 20],
+    piece: u32,
+    blocks: &[Vec<u8>],
+) -> HashResult {
     let started = Instant::now();
     let mut hasher = Sha1::new();
-    for block in &job.blocks {
+    for block in blocks {
         hasher.update(block);
     }
-    let matched = hasher.digest() == job.expected;
+    let matched = hasher.digest() == *expected;
     let hash_time = started.elapsed();
     let mut outcome = HashOutcome::Written;
     if !matched {
         outcome = HashOutcome::Mismatch {
-            block_digests: job.blocks.iter().map(|b| crate::sha1::sha1(b)).collect(),
+            block_digests: blocks.iter().map(|b| crate::sha1::sha1(b)).collect(),
         };
     } else {
-        storage.prepare_write(job.piece);
+        storage.prepare_write(piece);
         let mut begin = 0u32;
-        for block in &job.blocks {
-            if let Err(e) = storage.write(job.piece, begin, block) {
+        for block in blocks {
+            if let Err(e) = storage.write(piece, begin, block) {
                 outcome = HashOutcome::WriteFailed(e.to_string());
                 break;
             }
@@ -91,7 +104,7 @@ pub fn verify_and_write(storage: &Storage, job: HashJob) -> HashResult {
         }
     }
     HashResult {
-        piece: job.piece,
+        piece,
         outcome,
         hash_time,
         write_time: started.elapsed() - hash_time,
