@@ -2,8 +2,8 @@
 //!
 //! Every [`INTERVAL`] the coordinator asks [`decide`] who may download from us:
 //! - while downloading, the `slots` interested peers that upload to us fastest (reciprocation);
-//! - while seeding, the interested peers we upload to fastest, so the slots go to peers that
-//!   can take data, and rotate as rates change;
+//! - while seeding, round robin: a peer keeps its slot for [`SEED_TURN`], then yields it to
+//!   the interested peer that has waited longest, so every downloader gets a fair share;
 //! - plus one optimistic unchoke, a random interested peer outside those slots, rotated every
 //!   [`OPTIMISTIC_INTERVAL`], so newcomers get a chance to prove themselves.
 //!
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 pub const INTERVAL: Duration = Duration::from_secs(10);
 pub const OPTIMISTIC_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a seeding slot lasts before it rotates to a waiting peer.
+pub const SEED_TURN: Duration = Duration::from_secs(30);
 
 /// What the choker knows about one connected peer.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct Candidate {
     /// It holds the optimistic slot now.
     pub optimistic: bool,
     pub unchoked: bool,
+    /// How long it has been in its current state (unchoked, or choked).
+    pub since: Duration,
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -44,20 +48,24 @@ pub fn decide(
     rotate_optimistic: bool,
 ) -> Decision {
     let mut interested: Vec<&Candidate> = peers.iter().filter(|p| p.interested).collect();
-    let rate = |p: &Candidate| {
-        if seeding {
-            p.upload_rate
-        } else {
-            p.download_rate
-        }
-    };
-    // Fastest first; ties keep peers that are already unchoked, to avoid churn.
-    interested.sort_by(|a, b| {
-        rate(b)
-            .partial_cmp(&rate(a))
-            .unwrap_or(std::cmp::Ordering::Equal)
-            .then(b.unchoked.cmp(&a.unchoked))
-    });
+    if seeding {
+        // Round robin: peers mid-turn keep their slot, then those that waited longest, and
+        // peers whose turn is over go last.
+        let rank = |p: &Candidate| match (p.unchoked && !p.optimistic, p.since < SEED_TURN) {
+            (true, true) => (0, std::cmp::Reverse(p.since)),
+            (false, _) => (1, std::cmp::Reverse(p.since)),
+            (true, false) => (2, std::cmp::Reverse(p.since)),
+        };
+        interested.sort_by_key(|p| rank(p));
+    } else {
+        // Fastest uploaders to us first; ties keep peers already unchoked, to avoid churn.
+        interested.sort_by(|a, b| {
+            b.download_rate
+                .partial_cmp(&a.download_rate)
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(b.unchoked.cmp(&a.unchoked))
+        });
+    }
     let mut unchoked: Vec<PeerKey> = interested.iter().take(slots).map(|p| p.key).collect();
     let rest: Vec<&Candidate> = interested
         .iter()
@@ -91,6 +99,7 @@ mod tests {
             upload_rate: up,
             optimistic: false,
             unchoked: false,
+            since: Duration::ZERO,
         }
     }
 
@@ -110,14 +119,52 @@ mod tests {
     }
 
     #[test]
-    fn seeding_ranks_by_our_upload_rate() {
-        let peers = vec![
-            peer(1, true, 0.0, 5.0),
-            peer(2, true, 0.0, 9.0),
-            peer(3, true, 0.0, 1.0),
-        ];
+    fn seeding_rotates_slots_so_every_peer_gets_a_turn() {
+        let mut peers: Vec<Candidate> = (0..6).map(|k| peer(k, true, 0.0, 0.0)).collect();
+        let mut served = std::collections::HashSet::new();
+        // Twelve rounds of ten seconds with two regular slots, no optimistic rotation.
+        for _ in 0..12 {
+            let d = decide(&peers, 2, true, false);
+            let regular: Vec<PeerKey> = d
+                .unchoked
+                .iter()
+                .copied()
+                .filter(|k| Some(*k) != d.optimistic)
+                .collect();
+            assert_eq!(regular.len(), 2);
+            served.extend(regular.iter().copied());
+            for p in peers.iter_mut() {
+                let now_unchoked = d.unchoked.contains(&p.key);
+                p.since = if now_unchoked == p.unchoked {
+                    p.since + INTERVAL
+                } else {
+                    INTERVAL
+                };
+                p.unchoked = now_unchoked;
+                p.optimistic = d.optimistic == Some(p.key);
+            }
+        }
+        assert_eq!(
+            served.len(),
+            6,
+            "every interested peer had a regular slot: {served:?}"
+        );
+    }
+
+    #[test]
+    fn a_seeding_slot_is_kept_for_its_turn() {
+        let mut peers: Vec<Candidate> = (0..3).map(|k| peer(k, true, 0.0, 0.0)).collect();
+        peers[2].unchoked = true;
+        peers[2].since = Duration::from_secs(10);
+        peers[0].since = Duration::from_secs(100);
         let d = decide(&peers, 1, true, false);
         assert_eq!(d.unchoked[0], 2);
+        peers[2].since = SEED_TURN;
+        let d = decide(&peers, 1, true, false);
+        assert_eq!(
+            d.unchoked[0], 0,
+            "the turn is over: the longest-waiting peer is next"
+        );
     }
 
     #[test]

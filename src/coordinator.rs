@@ -139,6 +139,8 @@ struct PeerState {
     am_interested: bool,
     peer_interested: bool,
     am_choking: bool,
+    /// When `am_choking` last changed (the choker's round robin while seeding).
+    choke_changed: Instant,
     optimistic: bool,
     down: RateMeter,
     up: RateMeter,
@@ -455,6 +457,7 @@ impl Coordinator {
                 am_interested: false,
                 peer_interested: false,
                 am_choking: true,
+                choke_changed: now,
                 optimistic: false,
                 down: RateMeter::default(),
                 up: RateMeter::default(),
@@ -592,6 +595,7 @@ impl Coordinator {
                     let p = self.peers.get_mut(&key).expect("checked");
                     if p.am_choking {
                         p.am_choking = false;
+                        p.choke_changed = Instant::now();
                         let _ = p.commands.send(Command::Unchoke);
                     }
                 }
@@ -1019,6 +1023,7 @@ impl Coordinator {
                 upload_rate: p.up.rate(),
                 optimistic: p.optimistic,
                 unchoked: !p.am_choking,
+                since: p.choke_changed.elapsed(),
             })
             .collect();
         let decision = choker::decide(&candidates, self.cfg.upload_slots, seeding, rotate);
@@ -1029,6 +1034,7 @@ impl Coordinator {
             p.optimistic = decision.optimistic == Some(k);
             if unchoke == p.am_choking {
                 p.am_choking = !unchoke;
+                p.choke_changed = Instant::now();
                 let _ = p.commands.send(if unchoke {
                     Command::Unchoke
                 } else {
