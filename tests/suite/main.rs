@@ -3,6 +3,7 @@
 
 mod create;
 mod download;
+mod interop;
 mod metainfo;
 mod rogue;
 mod support;
