@@ -76,8 +76,6 @@ pub fn require(test: &str, tools: &[Tool]) -> bool {
 pub struct Client {
     pub name: String,
     pub log: PathBuf,
-    pub ip: String,
-    pub port: u16,
     child: Child,
     status: Option<ExitStatus>,
 }
@@ -96,7 +94,7 @@ impl Drop for Client {
 
 impl Client {
     /// Spawns `cmd` with output into `log`.
-    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf, ip: &str, port: u16) -> Client {
+    pub fn spawn(name: &str, mut cmd: Command, log: PathBuf) -> Client {
         let out = std::fs::File::create(&log).unwrap();
         let err = out.try_clone().unwrap();
         let child = cmd
@@ -108,19 +106,9 @@ impl Client {
         Client {
             name: name.to_string(),
             log,
-            ip: ip.to_string(),
-            port,
             child,
             status: None,
         }
-    }
-
-    pub fn addr(&self) -> String {
-        format!("{}:{}", self.ip, self.port)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// The log so far (lossy UTF-8; transmission writes `\r` progress lines).
@@ -218,31 +206,54 @@ pub fn open_up(dir: &Path) {
     }
 }
 
-/// Asserts that every file under `src` is under `dst` with the same bytes. With
-/// `empty_may_be_missing`, a 0-byte source file may be absent (transmission 3.00 does not
-/// create empty files).
-pub fn assert_same_files(src: &Path, dst: &Path, empty_may_be_missing: bool) {
-    if src.is_file() {
-        let want = std::fs::read(src).unwrap();
-        match std::fs::read(dst) {
+/// Asserts that every file `torrent` lists (BEP 47 padding files aside) is under `out` with
+/// the same bytes as under `src`, and that those files hold all `src_bytes` of the source
+/// content (measured with [`tree_size`] before any client ran).
+/// With `empty_may_be_missing`, a 0-byte file may be absent (transmission 3.00 does not
+/// create empty files; transmission-create leaves them out of torrents).
+pub fn assert_download(
+    torrent: &Path,
+    src: &Path,
+    src_bytes: u64,
+    out: &Path,
+    empty_may_be_missing: bool,
+) {
+    let meta = minibt::metainfo::Metainfo::load(torrent).expect("torrent loads");
+    let mut listed = 0u64;
+    for (f, rel) in meta.info.files.iter().zip(meta.file_paths()) {
+        if f.padding {
+            continue;
+        }
+        let want = std::fs::read(src.join(&rel)).unwrap();
+        listed += want.len() as u64;
+        let dst = out.join(&rel);
+        match std::fs::read(&dst) {
             Ok(got) => assert!(
                 got == want,
-                "{} differs from {} ({} vs {} bytes)",
+                "{} differs from the source ({} vs {} bytes)",
                 dst.display(),
-                src.display(),
                 got.len(),
                 want.len()
             ),
             Err(_) if want.is_empty() && empty_may_be_missing => {}
             Err(e) => panic!("{} missing: {e}", dst.display()),
         }
-        return;
     }
-    let mut n = 0;
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        assert_same_files(&entry.path(), &dst.join(entry.file_name()), empty_may_be_missing);
-        n += 1;
+    assert_eq!(
+        listed,
+        src_bytes,
+        "the torrent covers all of {}",
+        src.display()
+    );
+}
+
+/// Bytes in all files under `p`.
+pub fn tree_size(p: &Path) -> u64 {
+    if p.is_file() {
+        return std::fs::metadata(p).unwrap().len();
     }
-    assert!(n > 0, "{} is empty", src.display());
+    std::fs::read_dir(p)
+        .unwrap()
+        .map(|e| tree_size(&e.unwrap().path()))
+        .sum()
 }

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::harness::{free_port_on, open_up, wait_until, Client};
 
 pub struct Opentracker {
-    pub client: Client,
+    /// Kept for its Drop (kills the tracker) and its log on panic.
+    _process: Client,
     pub port: u16,
 }
 
@@ -45,27 +46,16 @@ impl Opentracker {
             "-w",
             list.to_str().unwrap(),
         ]);
-        let mut client = Client::spawn(
-            "opentracker",
-            cmd,
-            dir.join("opentracker.log"),
-            "127.0.0.1",
-            port,
-        );
+        let mut client = Client::spawn("opentracker", cmd, dir.join("opentracker.log"));
         let up = wait_until(Duration::from_secs(10), || {
             client.exited().is_some() || TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
         client.assert_alive();
         assert!(up, "opentracker never listened on {port}");
-        Opentracker { client, port }
-    }
-
-    pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}/announce", self.port)
-    }
-
-    pub fn udp_url(&self) -> String {
-        format!("udp://127.0.0.1:{}/announce", self.port)
+        Opentracker {
+            _process: client,
+            port,
+        }
     }
 
     /// (complete, incomplete) for `hash_hex`, via HTTP scrape; None if unknown or on error.
@@ -94,8 +84,9 @@ impl Opentracker {
 
     /// Waits until at least `seeds` seeders and `leechers` leechers have announced `hash`.
     pub fn wait_swarm(&self, hash: &str, seeds: u64, leechers: u64, limit: Duration) -> bool {
-        wait_until(limit, || {
-            matches!(self.scrape(hash), Some((c, i)) if c >= seeds && i >= leechers)
-        })
+        wait_until(
+            limit,
+            || matches!(self.scrape(hash), Some((c, i)) if c >= seeds && i >= leechers),
+        )
     }
 }

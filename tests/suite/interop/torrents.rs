@@ -58,20 +58,31 @@ pub fn make(maker: Maker, content: &Path, tracker: &str, out: &Path) {
     match maker {
         Maker::Mktorrent => {
             cmd = Command::new("mktorrent");
-            cmd.args(["-l", "15", "-a", tracker, "-o"]).arg(out).arg(content);
+            cmd.args(["-l", "15", "-a", tracker, "-o"])
+                .arg(out)
+                .arg(content);
         }
         Maker::TransmissionCreate => {
             cmd = Command::new("transmission-create");
-            cmd.args(["-s", "32", "-t", tracker, "-o"]).arg(out).arg(content);
+            cmd.args(["-s", "32", "-t", tracker, "-o"])
+                .arg(out)
+                .arg(content);
         }
         Maker::LibtorrentHybrid => {
             cmd = Command::new(PYTHON);
             cmd.arg(lt_script()).arg("create").arg(content).arg(out);
-            cmd.args(["--tracker", tracker, "--piece-length", &PIECE_LENGTH.to_string()]);
+            cmd.args([
+                "--tracker",
+                tracker,
+                "--piece-length",
+                &PIECE_LENGTH.to_string(),
+            ]);
         }
         Maker::Minibt => {
             cmd = Command::new(env!("CARGO_BIN_EXE_minibt"));
-            cmd.arg("create").arg(content).args(["-t", tracker, "-l", "32K", "-o"]);
+            cmd.arg("create")
+                .arg(content)
+                .args(["-t", tracker, "-l", "32K", "-o"]);
             cmd.arg(out);
         }
     }
@@ -100,7 +111,10 @@ pub fn whitelist_hashes(maker: Maker, torrent: &Path) -> Vec<String> {
         let text = String::from_utf8_lossy(&o.stdout).to_string();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2, "hybrid has v1 and v2 hashes: {text}");
-        assert_eq!(lines[0], out[0], "libtorrent and minibt agree on the v1 hash");
+        assert_eq!(
+            lines[0], out[0],
+            "libtorrent and minibt agree on the v1 hash"
+        );
         out.push(lines[1].to_string());
     }
     out
