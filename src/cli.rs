@@ -27,6 +27,8 @@ Usage:
   minibt FILE.torrent [options]  download into the current directory (or -o DIR)
   minibt seed FILE.torrent --from DIR [options]
                                  check the data in DIR and seed it
+  minibt demo [--seeders N] [--size SIZE] [--keep]
+                                 a whole swarm on this machine: tracker, seeders, a download
   minibt tracker [--bind ADDR]   run the built-in tracker (HTTP and UDP, default 127.0.0.1:6969)
   minibt info FILE.torrent       show what a torrent contains
   minibt create PATH -t URL -o OUT.torrent [options]
@@ -43,10 +45,18 @@ Download and seed options:
       --sequential               fetch pieces in order (for streaming media)
       --timeout SECS             give up when nothing verifies for this long (default 120)
       --snub-timeout SECS        re-request from others after this much silence (default 10)
+      --recheck                  hash every piece on disk at start, ignoring the resume state
       --seed                     keep seeding after the download completes (until Ctrl-C)
       --seed-ratio R             ... until uploaded/size reaches R
       --seed-time SECS           ... for this many seconds
   -q, --quiet                    no progress display
+      --max-upload-rate R        bytes per second for all peers together (K and M suffixes)
+      --max-download-rate R      likewise for downloading
+      --report FILE              write a JSON run report (peers, memory, threads, timings)
+
+Progress is kept in .NAME.minibt-resume beside the download: an interrupted download
+(Ctrl-C, SIGTERM, a crash) resumes where it stopped. Ctrl-C stops cleanly (exit 130);
+a second Ctrl-C exits at once.
 
 Global options:
   -v, -vv, -vvv                  more logging on stderr (RUST_LOG also works)
@@ -84,7 +94,8 @@ pub fn main_with_args(args: Vec<OsString>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("minibt: {e}");
-            1
+            // Stopped by a signal: say so in the exit status (130 for SIGINT, 143 for SIGTERM).
+            crate::signals::received().map_or(1, crate::signals::exit_status)
         }
     }
 }
@@ -119,6 +130,11 @@ pub enum RawArgs {
     Tracker {
         bind: Option<String>,
     },
+    Demo {
+        seeders: Option<usize>,
+        size: Option<String>,
+        keep: bool,
+    },
 }
 
 /// Checked settings, ready to run.
@@ -145,6 +161,7 @@ pub enum Command {
     Tracker {
         bind: std::net::SocketAddr,
     },
+    Demo(crate::demo::DemoOptions),
 }
 
 /// Removes `-v`, `-vv`, `-vvv`, `--verbose` (anywhere) and counts them.
@@ -241,6 +258,19 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
             no_leftovers(p, "tracker")?;
             Ok(RawArgs::Tracker { bind })
         }
+        Some("demo") if help(&args) => Ok(RawArgs::Help(USAGE)),
+        Some("demo") => {
+            let mut p = pico_args::Arguments::from_vec(args[1..].to_vec());
+            let seeders = p.opt_value_from_str("--seeders").map_err(usage_err)?;
+            let size = p.opt_value_from_str("--size").map_err(usage_err)?;
+            let keep = p.contains("--keep");
+            no_leftovers(p, "demo")?;
+            Ok(RawArgs::Demo {
+                seeders,
+                size,
+                keep,
+            })
+        }
         Some("seed") if help(&args) => Ok(RawArgs::Help(USAGE)),
         Some("seed") => Ok(RawArgs::Seed {
             rest: args[1..].to_vec(),
@@ -279,6 +309,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         "" | "b" => 1,
         "k" | "kib" | "kb" => 1 << 10,
         "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
         _ => return None,
     };
     n.checked_mul(mult)
@@ -361,6 +392,20 @@ pub fn validate(raw: RawArgs) -> Result<Command, String> {
                 config,
             }
         }
+        RawArgs::Demo {
+            seeders,
+            size,
+            keep,
+        } => Command::Demo(crate::demo::DemoOptions {
+            seeders: seeders.unwrap_or(3).clamp(1, 50),
+            size: match size {
+                None => 64 << 20,
+                Some(s) => parse_size(&s)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("demo: --size {s:?} is not a size"))?,
+            },
+            keep,
+        }),
         RawArgs::Tracker { bind } => Command::Tracker {
             bind: bind
                 .as_deref()
@@ -395,6 +440,7 @@ pub fn run(command: Command) -> Result<(), String> {
         Command::Download { torrent, config } | Command::Seed { torrent, config } => {
             run_session(&torrent, config)
         }
+        Command::Demo(opts) => crate::demo::run_demo(&opts),
         Command::Tracker { bind } => {
             eprintln!("minibt tracker on {bind} (HTTP and UDP); Ctrl-C stops it");
             crate::tracker_server::run_tracker(bind).map_err(|e| format!("tracker on {bind}: {e}"))
@@ -461,16 +507,47 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
     if p.contains(["-q", "--quiet"]) {
         c.progress = ProgressMode::Quiet;
     }
+    c.recheck = p.contains("--recheck");
+    // Hidden, for tests: a shorter slowloris deadline.
+    if let Some(secs) = p
+        .opt_value_from_str::<_, u64>("--frame-timeout")
+        .map_err(usage_err)?
+    {
+        c.frame_timeout = Duration::from_secs(secs.max(1));
+    }
+    for (flag, slot) in [
+        ("--max-upload-rate", &mut c.max_upload_rate),
+        ("--max-download-rate", &mut c.max_download_rate),
+    ] {
+        if let Some(rate) = p.opt_value_from_str::<_, String>(flag).map_err(usage_err)? {
+            *slot = Some(
+                parse_size(&rate).ok_or_else(|| format!("{cmd}: {flag} {rate:?} is not a size"))?,
+            );
+        }
+    }
+    c.report = p
+        .opt_value_from_os_str("--report", |s| Ok::<_, String>(PathBuf::from(s)))
+        .map_err(usage_err)?;
     Ok(c)
 }
 
 /// Loads the torrent, runs the session and prints the summary.
-fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
+fn run_session(torrent: &Path, mut config: SessionConfig) -> Result<(), String> {
     let m = Metainfo::load(torrent).map_err(|e| e.to_string())?;
+    config.stop = Some(
+        crate::signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?,
+    );
     let quiet = config.progress == ProgressMode::Quiet;
     let name = m.info.name.clone();
     let dir = config.output_dir.clone();
+    let info_hash = m.info_hash.hex();
+    let report_path = config.report.clone();
     let summary = crate::session::run(m, config, |_| {}).map_err(|e| format!("{name}: {e}"))?;
+    let report = crate::report::Report::new(&name, &info_hash, &summary);
+    if let Some(path) = report_path {
+        std::fs::write(&path, report.json())
+            .map_err(|e| format!("cannot write report {}: {e}", path.display()))?;
+    }
     if !quiet {
         let secs = summary.elapsed.as_secs_f64().max(1e-3);
         let fetched = summary.stats.downloaded;
@@ -482,6 +559,7 @@ fn run_session(torrent: &Path, config: SessionConfig) -> Result<(), String> {
             human_size((fetched as f64 / secs) as u64),
             human_size(summary.stats.uploaded),
         );
+        eprint!("{}", report.text());
     }
     Ok(())
 }

@@ -8,7 +8,8 @@
 //! verifier threads ─────HashResult─────┤
 //! announcer thread ─────Vec<SocketAddr>┼──► coordinator ──Command──► peer writer threads
 //! listener thread ──────TcpStream──────┤                 ──HashJob──► verifier threads
-//! ticker (1 s) ────────────────────────┘                 ──AnnouncerCommand──► announcer
+//! ticker (1 s) ────────────────────────┤                 ──AnnouncerCommand──► announcer
+//! signal thread ────────stop───────────┘                 ──Bitfield (≤ 1/s)──► resume saver
 //! ```
 //!
 //! Because only this thread changes piece and peer state, neither the picker nor the peer table
@@ -69,12 +70,16 @@ pub struct Inputs {
     pub hash_results: Receiver<HashResult>,
     pub new_peers: Receiver<Vec<SocketAddr>>,
     pub incoming: Receiver<TcpStream>,
+    /// A signal number when the user asks us to stop (SIGINT, SIGTERM).
+    pub stop: Receiver<i32>,
 }
 
 /// Channels the coordinator sends on.
 pub struct Outputs {
     pub hash_jobs: Sender<HashJob>,
     pub announcer: Option<Sender<AnnouncerCommand>>,
+    /// The resume saver: offered the verified pieces at most once a second.
+    pub resume: Option<Sender<Bitfield>>,
 }
 
 /// How the run ended.
@@ -85,6 +90,8 @@ pub enum Outcome {
     TimedOut,
     /// Storage refused a verified piece.
     StorageFailed(String),
+    /// Stopped by this signal.
+    Interrupted(i32),
 }
 
 /// Figures for the end-of-run summary.
@@ -102,6 +109,10 @@ pub struct RunStats {
     pub peak_rss_anon: u64,
     /// Most OS threads seen at once.
     pub peak_threads: u64,
+    /// The verified pieces when the run ended (for the final resume save).
+    pub verified: Option<Bitfield>,
+    /// Pieces were still at the verifiers (possibly being written) when the run ended.
+    pub writes_pending: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +146,10 @@ struct PeerState {
     last_block: Instant,
     connected_at: Instant,
     snubbed: bool,
+    /// Blocks that arrived though we had not (or no longer) asked this peer for them.
+    unexpected_blocks: u32,
+    /// Requests we withdrew from this peer (cancels, choke, snub): blocks it may still send.
+    withdrawn: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -149,13 +164,16 @@ struct KnownAddr {
     state: AddrState,
     failures: u32,
     retry_at: Instant,
-    bad_pieces: u32,
 }
+
+/// Who sent one block of a failed piece, and the digest of what they sent.
+type BlockWitness = (Option<SocketAddr>, [u8; 20]);
 
 /// A piece whose blocks are arriving.
 struct Assembly {
     blocks: Vec<Option<Vec<u8>>>,
-    contributors: Vec<PeerKey>,
+    /// Who sent each block.
+    senders: Vec<Option<SocketAddr>>,
 }
 
 pub struct Coordinator {
@@ -166,8 +184,12 @@ pub struct Coordinator {
     peers: HashMap<PeerKey, PeerState>,
     known: HashMap<SocketAddr, KnownAddr>,
     assembling: HashMap<u32, Assembly>,
-    /// Pieces at the verifiers, with the peers (by address) that sent their blocks.
+    /// Pieces at the verifiers, with the peer (by address) that sent each block.
     hashing: HashMap<u32, Vec<Option<SocketAddr>>>,
+    /// Failed pieces: who sent each block, and its digest, to compare once the piece verifies.
+    suspects: HashMap<u32, Vec<BlockWitness>>,
+    /// Blocks proven bad, by sender.
+    strikes: HashMap<SocketAddr, u32>,
     next_key: PeerKey,
     stats: Arc<TransferStats>,
     run: RunStats,
@@ -182,7 +204,17 @@ pub struct Coordinator {
     requests: Vec<BlockRequest>,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
+    resume: Option<Sender<Bitfield>>,
+    /// Pieces verified since the resume saver last took a snapshot.
+    resume_dirty: bool,
 }
+
+/// Unrequested blocks tolerated from a peer beyond those we withdrew from it (races with
+/// our cancels are normal; a stream of unrequested data is not).
+const UNEXPECTED_SLACK: u32 = 4;
+
+/// How long, after a stop signal, verified pieces still at the verifiers are waited for.
+const STOP_DRAIN: Duration = Duration::from_millis(500);
 
 impl Coordinator {
     pub fn new(
@@ -207,6 +239,8 @@ impl Coordinator {
             known: HashMap::new(),
             assembling: HashMap::new(),
             hashing: HashMap::new(),
+            suspects: HashMap::new(),
+            strikes: HashMap::new(),
             next_key: 0,
             stats,
             run: RunStats::default(),
@@ -220,6 +254,8 @@ impl Coordinator {
             requests: Vec::new(),
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
+            resume: outputs.resume,
+            resume_dirty: false,
         }
     }
 
@@ -230,6 +266,7 @@ impl Coordinator {
             hash_results,
             mut new_peers,
             mut incoming,
+            stop,
         } = inputs;
         let ticker = tick(Duration::from_secs(1));
         let mut last_tick = Instant::now();
@@ -271,13 +308,33 @@ impl Coordinator {
                     last_tick = Instant::now();
                     self.on_tick(elapsed);
                 }
+                recv(stop) -> signal => {
+                    if let Ok(signal) = signal {
+                        log::info!("signal {signal}: stopping");
+                        break Outcome::Interrupted(signal);
+                    }
+                }
             }
         };
+        if matches!(outcome, Outcome::Interrupted(_)) {
+            // Pieces already hashed are worth keeping: wait briefly for their results.
+            let deadline = Instant::now() + STOP_DRAIN;
+            while !self.hashing.is_empty() {
+                let Ok(r) = hash_results.recv_deadline(deadline) else {
+                    break;
+                };
+                if self.on_hash_result(r).is_some() {
+                    break;
+                }
+            }
+        }
         self.progress.update(&self.snapshot());
         self.progress.finish();
         self.run.downloaded = self.down.total();
         self.run.uploaded = self.up.total();
         self.run.peers_seen = self.known.len();
+        self.run.verified = Some(self.picker.have().clone());
+        self.run.writes_pending = !self.hashing.is_empty();
         let peers: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in peers {
             self.drop_peer(key, "shutting down");
@@ -313,7 +370,6 @@ impl Coordinator {
                 state: AddrState::Idle,
                 failures: 0,
                 retry_at: now,
-                bad_pieces: 0,
             });
         }
     }
@@ -406,6 +462,8 @@ impl Coordinator {
                 last_block: now,
                 connected_at: now,
                 snubbed: false,
+                unexpected_blocks: 0,
+                withdrawn: 0,
             },
         );
         key
@@ -458,7 +516,6 @@ impl Coordinator {
                         state: AddrState::Banned,
                         failures: 0,
                         retry_at: Instant::now(),
-                        bad_pieces: 0,
                     },
                 );
             }
@@ -510,6 +567,9 @@ impl Coordinator {
             EventKind::Choke => {
                 let p = self.peers.get_mut(&key).expect("checked");
                 p.peer_choking = true;
+                p.withdrawn = p
+                    .withdrawn
+                    .saturating_add(self.picker.outstanding(key) as u32);
                 // Outstanding requests are void once choked (BEP 3): back to the pool.
                 self.picker.requests_returned(key);
                 self.fill_all_but(key);
@@ -660,6 +720,14 @@ impl Coordinator {
 
     fn on_block(&mut self, key: PeerKey, req: BlockRequest, data: Vec<u8>) {
         let len = data.len() as u64;
+        if !self
+            .storage
+            .layout()
+            .range_in_piece(req.index, req.begin, req.length)
+        {
+            self.drop_peer(key, "sent a block outside the torrent");
+            return;
+        }
         self.down.add(len);
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
         {
@@ -671,12 +739,22 @@ impl Coordinator {
         }
         let outcome = self.picker.block_received(key, req);
         if !outcome.expected {
-            // Not requested, or a duplicate from the endgame: BEP 3 lets us drop it.
+            // A duplicate from the endgame, or a block we withdrew (cancel, choke, snub): BEP 3
+            // lets us drop it. A peer sending blocks nobody asked it for is dropped.
             self.run.wasted += len;
+            let p = self.peers.get_mut(&key).expect("checked");
+            p.unexpected_blocks += 1;
+            if p.unexpected_blocks > p.withdrawn.saturating_add(UNEXPECTED_SLACK) {
+                self.drop_peer(key, "sent blocks we never requested");
+                return;
+            }
             self.fill_requests(key);
             return;
         }
         for other in outcome.cancel {
+            if let Some(p) = self.peers.get_mut(&other) {
+                p.withdrawn = p.withdrawn.saturating_add(1);
+            }
             self.send(other, Command::Cancel(req));
             // The cancelled request is no longer outstanding with that peer.
             self.fill_requests(other);
@@ -688,20 +766,14 @@ impl Coordinator {
             .entry(req.index)
             .or_insert_with(|| Assembly {
                 blocks: vec![None; blocks],
-                contributors: Vec::new(),
+                senders: vec![None; blocks],
             });
-        asm.blocks[(req.begin / BLOCK_LEN) as usize] = Some(data);
-        if !asm.contributors.contains(&key) {
-            asm.contributors.push(key);
-        }
+        let block = (req.begin / BLOCK_LEN) as usize;
+        asm.blocks[block] = Some(data);
+        asm.senders[block] = self.peers.get(&key).and_then(|p| p.addr);
         if outcome.piece_complete {
             let asm = self.assembling.remove(&req.index).expect("present");
-            let addrs = asm
-                .contributors
-                .iter()
-                .map(|k| self.peers.get(k).and_then(|p| p.addr))
-                .collect();
-            self.hashing.insert(req.index, addrs);
+            self.hashing.insert(req.index, asm.senders);
             let blocks = asm
                 .blocks
                 .into_iter()
@@ -722,10 +794,12 @@ impl Coordinator {
     fn on_hash_result(&mut self, r: HashResult) -> Option<Outcome> {
         self.run.hash_time += r.hash_time;
         self.run.write_time += r.write_time;
-        let contributors = self.hashing.remove(&r.piece).unwrap_or_default();
+        let senders = self.hashing.remove(&r.piece).unwrap_or_default();
         match r.outcome {
             HashOutcome::Written => {
                 self.picker.piece_verified(r.piece);
+                self.resume_dirty = true;
+                self.convict_senders_of_bad_blocks(r.piece);
                 self.last_progress = Instant::now();
                 let left = self.bytes_left();
                 self.stats.left.store(left, Ordering::Relaxed);
@@ -741,7 +815,7 @@ impl Coordinator {
                 }
                 None
             }
-            HashOutcome::Mismatch => {
+            HashOutcome::Mismatch { block_digests } => {
                 self.run.pieces_failed += 1;
                 self.run.wasted += self.storage.layout().piece_len(r.piece) as u64;
                 log::warn!(
@@ -749,23 +823,16 @@ impl Coordinator {
                     r.piece
                 );
                 self.picker.piece_failed(r.piece);
-                for addr in contributors.into_iter().flatten() {
-                    let bad = self.known.get_mut(&addr).map(|k| {
-                        k.bad_pieces += 1;
-                        k.bad_pieces
-                    });
-                    if bad.unwrap_or(0) >= 2 {
-                        let key = self
-                            .peers
-                            .iter()
-                            .find(|(_, p)| p.addr == Some(addr))
-                            .map(|(k, _)| *k);
-                        if let Some(key) = key {
-                            self.ban(key, "sent data for pieces that failed their hash check");
-                        } else if let Some(k) = self.known.get_mut(&addr) {
-                            k.state = AddrState::Banned;
-                        }
-                    }
+                let mut distinct: Vec<SocketAddr> = senders.iter().flatten().copied().collect();
+                distinct.sort();
+                distinct.dedup();
+                if distinct.len() == 1 {
+                    // One peer sent the whole piece: it is to blame.
+                    self.strike(distinct[0]);
+                } else {
+                    // Several peers: remember who sent what, and find out when it verifies.
+                    let suspects = senders.into_iter().zip(block_digests).collect();
+                    self.suspects.insert(r.piece, suspects);
                 }
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for k in keys {
@@ -774,6 +841,50 @@ impl Coordinator {
                 None
             }
             HashOutcome::WriteFailed(e) => Some(Outcome::StorageFailed(e)),
+        }
+    }
+
+    /// A piece that failed before has now verified: compare each block that was sent then
+    /// with the good data, and blame the senders of the blocks that differ.
+    fn convict_senders_of_bad_blocks(&mut self, piece: u32) {
+        let Some(suspects) = self.suspects.remove(&piece) else {
+            return;
+        };
+        let layout = self.storage.layout().clone();
+        let mut good = vec![0u8; BLOCK_LEN as usize];
+        for (block, (sender, digest)) in suspects.into_iter().enumerate() {
+            let len = layout.block_len(piece, block as u32) as usize;
+            let ok = self
+                .storage
+                .read(piece, block as u32 * BLOCK_LEN, &mut good[..len])
+                .is_ok();
+            if let (Some(addr), true) = (sender, ok) {
+                if crate::sha1::sha1(&good[..len]) != digest {
+                    self.strike(addr);
+                }
+            }
+        }
+    }
+
+    /// Counts a bad piece against `addr`; a second one bans it (BEP 3 leaves this to clients).
+    fn strike(&mut self, addr: SocketAddr) {
+        let strikes = self.strikes.entry(addr).or_insert(0);
+        *strikes += 1;
+        if *strikes < 2 {
+            return;
+        }
+        let key = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.addr == Some(addr))
+            .map(|(k, _)| *k);
+        match key {
+            Some(key) => self.ban(key, "sent data for pieces that failed their hash check"),
+            None => {
+                if let Some(k) = self.known.get_mut(&addr) {
+                    k.state = AddrState::Banned;
+                }
+            }
         }
     }
 
@@ -844,6 +955,10 @@ impl Coordinator {
         }
         for key in snubbed {
             log::info!("peer {key} snubbed us: its requests go to others");
+            let outstanding = self.picker.outstanding(key) as u32;
+            if let Some(p) = self.peers.get_mut(&key) {
+                p.withdrawn = p.withdrawn.saturating_add(outstanding);
+            }
             self.picker.requests_returned(key);
             self.fill_all_but(key);
         }
@@ -854,6 +969,12 @@ impl Coordinator {
         if self.peers.len() < self.cfg.max_peers / 2 {
             if let Some(a) = &self.announcer {
                 let _ = a.try_send(AnnouncerCommand::NeedPeers);
+            }
+        }
+        if self.resume_dirty {
+            if let Some(tx) = &self.resume {
+                // Busy saver: keep the flag and offer again next second.
+                self.resume_dirty = !crate::resume_store::offer(tx, self.picker.have());
             }
         }
         let usage = crate::procstat::sample();
@@ -915,7 +1036,7 @@ impl Coordinator {
             down_rate: self.down.rate(),
             up_rate: self.up.rate(),
             peers_connected: self.peers.values().filter(|p| p.handshaken).count(),
-            peers_known: self.known.len(),
+            peers_known: self.known.len().max(self.peers.len()),
             seeding: self.completed_at.is_some() && self.cfg.seed != SeedPolicy::No,
         }
     }

@@ -22,6 +22,7 @@
 
 use crate::bitfield::Bitfield;
 use crate::ids::{InfoHash, PeerId};
+use crate::ratelimit::RateLimit;
 use crate::storage::Storage;
 use crate::wire::{self, BlockRequest, Handshake, Limits, Message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -39,6 +40,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that sends nothing at all (not even a keep-alive) for this long is dropped. BEP 3
 /// keep-alives come every two minutes.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(150);
+/// A frame must arrive whole within this long of its first byte (slowloris defence); the
+/// session may set a shorter one ([`PeerContext::frame_timeout`]).
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(60);
+/// More keep-alives than this in a row, faster than one a second, is a flood: dropped.
+const KEEPALIVE_FLOOD: u32 = 100;
 /// We send a keep-alive after this much silence.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 /// Socket buffer for reading frames.
@@ -55,6 +61,10 @@ pub struct PeerContext {
     pub num_pieces: u32,
     pub storage: Arc<Storage>,
     pub events: Sender<Event>,
+    /// Longest time a frame may take to arrive once its first byte has (slowloris defence).
+    pub frame_timeout: Duration,
+    pub upload_limit: Option<Arc<RateLimit>>,
+    pub download_limit: Option<Arc<RateLimit>>,
 }
 
 /// What a peer thread reports to the coordinator.
@@ -109,6 +119,8 @@ pub enum PeerError {
     OurSelf,
     /// A frame broke the wire format (bad length, unknown layout, …).
     Protocol(wire::WireError),
+    /// The peer is wasting our time: a frame trickling in, or a flood of keep-alives.
+    Abuse(&'static str),
 }
 
 impl std::fmt::Display for PeerError {
@@ -119,6 +131,7 @@ impl std::fmt::Display for PeerError {
             PeerError::Handshake(why) => write!(f, "bad handshake: {why}"),
             PeerError::OurSelf => f.write_str("connected to ourselves"),
             PeerError::Protocol(e) => write!(f, "protocol error: {e}"),
+            PeerError::Abuse(what) => write!(f, "dropped: {what}"),
         }
     }
 }
@@ -192,7 +205,10 @@ fn run_reader(
         Origin::Incoming(s) => s,
     };
     let _ = stream.set_nodelay(true);
-    if let Err(e) = stream.set_read_timeout(Some(READ_TIMEOUT)) {
+    // The socket wakes the reader often enough to enforce the frame deadline; idle peers are
+    // timed out by [`TimedStream`] after READ_TIMEOUT.
+    let tick = (ctx.frame_timeout / 2).clamp(Duration::from_millis(100), READ_TIMEOUT);
+    if let Err(e) = stream.set_read_timeout(Some(tick)) {
         return PeerError::Io(e);
     }
     let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
@@ -206,11 +222,15 @@ fn run_reader(
     if let Err(e) = writer.write_all(&ours.encode()) {
         return PeerError::Io(e);
     }
-    let mut reader = BufReader::with_capacity(READ_BUFFER, stream);
+    let mut reader =
+        BufReader::with_capacity(READ_BUFFER, TimedStream::new(stream, ctx.frame_timeout));
+    // The handshake is a frame like any other: it must arrive whole in time.
+    reader.get_mut().frame_started();
     let mut theirs = [0u8; 68];
     if let Err(e) = reader.read_exact(&mut theirs) {
-        return PeerError::Io(e);
+        return io_error(e);
     }
+    reader.get_mut().frame_done(false);
     let theirs = match Handshake::decode(&theirs) {
         Ok(h) => h,
         Err(e) => return PeerError::Handshake(e.to_string()),
@@ -224,10 +244,11 @@ fn run_reader(
 
     let events = ctx.events.clone();
     let storage = ctx.storage.clone();
+    let limit = ctx.upload_limit.clone();
     let writer_started = std::thread::Builder::new()
         .name(format!("peer-{key}-w"))
         .stack_size(PEER_STACK_SIZE)
-        .spawn(move || run_writer(key, writer, commands, &storage, &events));
+        .spawn(move || run_writer(key, writer, commands, &storage, &events, limit.as_deref()));
     if let Err(e) = writer_started {
         return PeerError::Io(e);
     }
@@ -248,36 +269,58 @@ fn run_reader(
     read_frames(key, &mut reader, ctx)
 }
 
-/// The frame loop: bounded lengths, piece payloads read into their own buffer.
-fn read_frames(key: PeerKey, reader: &mut impl Read, ctx: &PeerContext) -> PeerError {
+/// The frame loop: bounded lengths, piece payloads read into their own buffer, each frame
+/// whole within the frame deadline.
+fn read_frames(key: PeerKey, reader: &mut BufReader<TimedStream>, ctx: &PeerContext) -> PeerError {
     let mut body = Vec::new();
+    let mut keepalives = 0u32;
+    let mut keepalives_since = std::time::Instant::now();
     loop {
+        let buffered = !reader.buffer().is_empty();
+        reader.get_mut().frame_done(buffered);
         let mut prefix = [0u8; 4];
         if let Err(e) = reader.read_exact(&mut prefix) {
-            return PeerError::Io(e);
+            return io_error(e);
         }
         let len = match wire::check_frame_len(u32::from_be_bytes(prefix), &ctx.limits) {
             Ok(len) => len,
             Err(e) => return PeerError::Protocol(e),
         };
         if len == 0 {
-            continue; // keep-alive: the read timeout is what matters
+            // Keep-alive: cheap, but a stream of them is a flood (bounded work either way).
+            if keepalives == 0 {
+                keepalives_since = std::time::Instant::now();
+            }
+            keepalives += 1;
+            if keepalives > KEEPALIVE_FLOOD {
+                if keepalives_since.elapsed() < Duration::from_secs(KEEPALIVE_FLOOD as u64) {
+                    return PeerError::Abuse("flood of keep-alives");
+                }
+                keepalives = 0;
+            }
+            continue;
         }
+        keepalives = 0;
         let mut id = [0u8; 1];
         if let Err(e) = reader.read_exact(&mut id) {
-            return PeerError::Io(e);
+            return io_error(e);
         }
         let kind = if id[0] == wire::id::PIECE && len > 9 {
+            if let Some(limit) = &ctx.download_limit {
+                limit.take(len as u64 - 9);
+                // Our own throttling is not the peer's slowness: the frame clock restarts.
+                reader.get_mut().frame_started();
+            }
             match read_piece(reader, len - 9) {
                 Ok(kind) => kind,
-                Err(e) => return PeerError::Io(e),
+                Err(e) => return io_error(e),
             }
         } else {
             body.clear();
             body.push(id[0]);
             body.resize(len, 0);
             if let Err(e) = reader.read_exact(&mut body[1..]) {
-                return PeerError::Io(e);
+                return io_error(e);
             }
             match wire::decode_frame(&body) {
                 Ok(msg) => match to_event(msg, ctx.num_pieces) {
@@ -291,6 +334,93 @@ fn read_frames(key: PeerKey, reader: &mut impl Read, ctx: &PeerContext) -> PeerE
         };
         if ctx.events.send(Event { peer: key, kind }).is_err() {
             return PeerError::Io(io::Error::other("client shutting down"));
+        }
+    }
+}
+
+/// A read error, with the frame deadline's own error told apart.
+fn io_error(e: io::Error) -> PeerError {
+    if e.kind() == io::ErrorKind::TimedOut && e.to_string() == SLOW_FRAME {
+        PeerError::Abuse("a frame took longer than the frame deadline to arrive")
+    } else {
+        PeerError::Io(e)
+    }
+}
+
+const SLOW_FRAME: &str = "frame deadline passed";
+
+/// The socket under the reader's buffer, enforcing two clocks without a syscall per frame:
+/// a frame, once its first byte is here, must be complete within `frame_timeout`; between
+/// frames a peer may be silent for up to [`READ_TIMEOUT`]. The socket's own read timeout is
+/// a fraction of `frame_timeout`, so a blocked read wakes up in time to check.
+pub struct TimedStream {
+    stream: TcpStream,
+    frame_timeout: Duration,
+    /// When the current frame's first byte arrived (`None` between frames).
+    frame_start: Option<std::time::Instant>,
+    /// When we started waiting for the next frame.
+    idle_since: std::time::Instant,
+}
+
+impl TimedStream {
+    fn new(stream: TcpStream, frame_timeout: Duration) -> TimedStream {
+        TimedStream {
+            stream,
+            frame_timeout,
+            frame_start: None,
+            idle_since: std::time::Instant::now(),
+        }
+    }
+
+    /// A frame begins now (its bytes are due).
+    fn frame_started(&mut self) {
+        self.frame_start = Some(std::time::Instant::now());
+    }
+
+    /// The last frame is complete; `next_buffered` says the next one's bytes are already here.
+    fn frame_done(&mut self, next_buffered: bool) {
+        if next_buffered {
+            self.frame_started();
+        } else {
+            self.frame_start = None;
+            self.idle_since = std::time::Instant::now();
+        }
+    }
+
+    fn overdue(&self) -> Option<io::Error> {
+        match self.frame_start {
+            Some(start) if start.elapsed() > self.frame_timeout => {
+                Some(io::Error::new(io::ErrorKind::TimedOut, SLOW_FRAME))
+            }
+            None if self.idle_since.elapsed() > READ_TIMEOUT => Some(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer silent for too long",
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl Read for TimedStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(e) = self.overdue() {
+                return Err(e);
+            }
+            match self.stream.read(buf) {
+                Ok(n) => {
+                    if n > 0 && self.frame_start.is_none() {
+                        self.frame_started();
+                    }
+                    return Ok(n);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 }
@@ -349,6 +479,7 @@ fn run_writer(
     commands: Receiver<Command>,
     storage: &Storage,
     events: &Sender<Event>,
+    limit: Option<&RateLimit>,
 ) {
     let mut out = Vec::with_capacity(64 * 1024);
     let mut batch = Vec::new();
@@ -370,6 +501,9 @@ fn run_writer(
         if let Err(e) = encode_batch(&mut batch, storage, &mut out, &mut uploaded) {
             log::warn!("peer {key}: cannot read block to serve: {e}");
             break;
+        }
+        if let (Some(limit), true) = (limit, uploaded > 0) {
+            limit.take(uploaded);
         }
         if socket.write_all(&out).is_err() {
             break;

@@ -1,8 +1,10 @@
 //! A session: one torrent's download (and seeding), from metainfo to verified files.
 //!
-//! It opens storage, checks any data already on disk, binds the listener, starts the verifier
-//! pool and the announcer, runs the coordinator on the calling thread, and tears everything
-//! down when the coordinator returns (the announcer sends `stopped` on its way out).
+//! It opens storage, works out from the resume state (`resume`, `resume_store`) and the data
+//! already on disk which pieces are done, binds the listener, starts the verifier pool, the
+//! resume saver and the announcer, runs the coordinator on the calling thread, and tears
+//! everything down when the coordinator returns: flush the maps, save the resume state, and
+//! let the announcer send `stopped` (bounded wait). A stop signal takes the same path.
 
 use crate::bitfield::Bitfield;
 use crate::coordinator::{
@@ -13,6 +15,9 @@ use crate::metainfo::Metainfo;
 use crate::peer::PeerContext;
 use crate::picker::PickMode;
 use crate::progress::{Progress, ProgressMode};
+use crate::ratelimit::RateLimit;
+use crate::resume::ResumeState;
+use crate::resume_store::Saver;
 use crate::storage::Storage;
 use crate::tracker::announcer::{spawn_announcer, AnnounceParams};
 use crate::tracker::TransferStats;
@@ -41,6 +46,19 @@ pub struct SessionConfig {
     pub use_trackers: bool,
     pub progress: ProgressMode,
     pub upload_slots: usize,
+    /// Hash every piece on disk at start, whatever the resume state says.
+    pub recheck: bool,
+    /// Keep the resume state file beside the download.
+    pub resume: bool,
+    /// A frame must arrive whole within this long of its first byte.
+    pub frame_timeout: Duration,
+    /// Signals asking the session to stop (see `crate::signals`); `None` = never.
+    pub stop: Option<crossbeam_channel::Receiver<i32>>,
+    /// Where `--report` writes the JSON run report.
+    pub report: Option<PathBuf>,
+    /// Bytes per second, all peers together; None = unlimited.
+    pub max_upload_rate: Option<u64>,
+    pub max_download_rate: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +76,13 @@ impl Default for SessionConfig {
             use_trackers: true,
             progress: ProgressMode::Auto,
             upload_slots: 4,
+            recheck: false,
+            resume: true,
+            frame_timeout: crate::peer::FRAME_TIMEOUT,
+            stop: None,
+            report: None,
+            max_upload_rate: None,
+            max_download_rate: None,
         }
     }
 }
@@ -96,7 +121,13 @@ pub fn run(
     let storage =
         Arc::new(Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError(e.to_string()))?);
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let have = check_existing(&storage, &meta, workers);
+    let state_path = crate::resume_store::state_path(&cfg.output_dir, &meta.info.name);
+    let recorded = if cfg.resume {
+        crate::resume_store::load(&state_path, layout.num_pieces(), layout.files().len())
+    } else {
+        None
+    };
+    let have = initial_pieces(&storage, &meta, recorded.as_ref(), cfg.recheck, workers);
     let pieces_already_had = have.count();
 
     let listen_ip = cfg.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -121,6 +152,9 @@ pub fn run(
         num_pieces: layout.num_pieces(),
         storage: storage.clone(),
         events: events_tx,
+        frame_timeout: cfg.frame_timeout,
+        upload_limit: cfg.max_upload_rate.map(|r| Arc::new(RateLimit::new(r))),
+        download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
     });
 
     let (jobs_tx, jobs_rx) = bounded(workers * 2);
@@ -130,6 +164,14 @@ pub fn run(
 
     let (incoming_tx, incoming_rx) = unbounded();
     spawn_listener(listener, incoming_tx);
+    let saver = if cfg.resume {
+        Some(
+            Saver::spawn(state_path.clone(), meta.info_hash, storage.clone())
+                .map_err(|e| SessionError(format!("cannot start the resume saver: {e}")))?,
+        )
+    } else {
+        None
+    };
 
     let left = layout.total_length()
         - have
@@ -143,7 +185,8 @@ pub fn run(
     let mut announcer_tx = None;
     if cfg.use_trackers && !tiers.is_empty() {
         let (ctl_tx, ctl_rx) = unbounded();
-        let params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        let mut params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
+        params.ip = cfg.bind_ip.filter(|ip| !ip.is_unspecified());
         announcer = Some(spawn_announcer(
             tiers,
             params,
@@ -180,6 +223,7 @@ pub fn run(
         Outputs {
             hash_jobs: jobs_tx,
             announcer: announcer_tx,
+            resume: saver.as_ref().map(Saver::sender),
         },
     );
     let inputs = Inputs {
@@ -187,10 +231,17 @@ pub fn run(
         hash_results: results_rx,
         new_peers: peers_rx,
         incoming: incoming_rx,
+        stop: cfg.stop.clone().unwrap_or_else(crossbeam_channel::never),
     };
     let (outcome, stats) = coordinator.run(inputs, cfg.peers.clone());
 
-    // The coordinator dropped the announcer's control sender: it sends `stopped` and ends.
+    // The coordinator dropped the announcer's control sender: it is sending `stopped` while
+    // we flush and save.
+    let mut saved = String::new();
+    if let Some(saver) = saver {
+        saver.finish();
+        saved = save_final(&storage, &meta, &state_path, &stats);
+    }
     if let Some(handle) = announcer {
         let _ = handle.join();
     }
@@ -208,30 +259,95 @@ pub fn run(
             "no piece could be downloaded within {} s (no tracker or peer delivered data)",
             cfg.timeout.as_secs()
         ))),
-        Outcome::StorageFailed(e) => Err(SessionError(format!("storage failed: {e}"))),
+        Outcome::StorageFailed(e) => Err(SessionError(format!("storage failed: {e}{saved}"))),
+        Outcome::Interrupted(signal) => Err(SessionError(format!(
+            "stopped by {}{saved}",
+            crate::signals::name(signal)
+        ))),
     }
 }
 
-/// Hashes what is already on disk (on all cores) and returns the pieces that are good.
-fn check_existing(storage: &Storage, meta: &Metainfo, workers: usize) -> Bitfield {
-    let layout = storage.layout();
-    let n = layout.num_pieces();
-    let mut have = Bitfield::new(n);
-    let any_data = storage.paths().any(|p| {
-        std::fs::metadata(p)
-            .map(|m| m.len() > 0 && has_nonzero_start(p))
-            .unwrap_or(false)
-    });
-    if !any_data {
-        return have;
+/// Flushes the maps and writes the final resume state; returns a note for the user.
+fn save_final(
+    storage: &Storage,
+    meta: &Metainfo,
+    path: &std::path::Path,
+    stats: &RunStats,
+) -> String {
+    let Some(pieces) = stats.verified.clone() else {
+        return String::new();
+    };
+    let started = std::time::SystemTime::now();
+    if let Err(e) = storage.flush() {
+        log::warn!("{e}");
+        return format!("; resume state not saved: {e}");
     }
-    let good: Vec<Vec<u32>> = std::thread::scope(|scope| {
+    // With writes possibly still landing, recent mtimes are not recorded (see resume_store).
+    let settled = stats
+        .writes_pending
+        .then(|| started.checked_sub(Duration::from_secs(2)))
+        .flatten();
+    let state = ResumeState {
+        info_hash: meta.info_hash,
+        files: crate::resume_store::stamps(storage, settled),
+        pieces,
+    };
+    let done = state.pieces.count();
+    match crate::resume_store::save(path, &state, true) {
+        Ok(()) => format!(
+            "; {done} of {} pieces verified, state saved in {}",
+            state.pieces.len(),
+            path.display()
+        ),
+        Err(e) => {
+            log::warn!("cannot save resume state {}: {e}", path.display());
+            format!("; resume state not saved: {}: {e}", path.display())
+        }
+    }
+}
+
+/// The pieces we have at start: recorded ones whose files are unchanged are trusted, the rest
+/// of what the resume plan says is hashed from disk (everything when there is no usable state).
+fn initial_pieces(
+    storage: &Storage,
+    meta: &Metainfo,
+    recorded: Option<&ResumeState>,
+    recheck: bool,
+    workers: usize,
+) -> Bitfield {
+    let layout = storage.layout();
+    let now = crate::resume_store::stamps(storage, None);
+    let plan = crate::resume::plan(layout, meta.info_hash, recorded, &now, recheck);
+    let mut have = plan.trusted;
+    let trusted = have.count();
+    let mut hashed = 0;
+    if !plan.to_check.is_empty() && (storage.had_data() || recorded.is_some()) {
+        hashed = plan.to_check.len();
+        for piece in check_pieces(storage, meta, &plan.to_check, workers) {
+            have.set(piece);
+        }
+    }
+    log::info!(
+        "{} of {} pieces already on disk ({trusted} trusted from the resume state, {hashed} hashed)",
+        have.count(),
+        layout.num_pieces(),
+    );
+    have
+}
+
+/// Hashes `pieces` as they stand on disk (on all cores) and returns the good ones.
+fn check_pieces(storage: &Storage, meta: &Metainfo, pieces: &[u32], workers: usize) -> Vec<u32> {
+    let workers = workers.max(1);
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|w| {
                 scope.spawn(move || {
                     let mut buf = Vec::new();
-                    (w as u32..n)
+                    pieces
+                        .iter()
+                        .skip(w)
                         .step_by(workers)
+                        .copied()
                         .filter(|&i| {
                             crate::verify::piece_on_disk_matches(
                                 storage,
@@ -240,36 +356,15 @@ fn check_existing(storage: &Storage, meta: &Metainfo, workers: usize) -> Bitfiel
                                 &mut buf,
                             )
                         })
-                        .collect()
+                        .collect::<Vec<u32>>()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_default())
+            .flat_map(|h| h.join().unwrap_or_default())
             .collect()
-    });
-    for piece in good.into_iter().flatten() {
-        have.set(piece);
-    }
-    log::info!("{} of {n} pieces already on disk", have.count());
-    have
-}
-
-/// A file whose allocated blocks are all holes has nothing to check.
-fn has_nonzero_start(path: &std::path::Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(path)
-            .map(|m| m.blocks() > 0)
-            .unwrap_or(false)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        true
-    }
+    })
 }
 
 /// Accepts connections and hands them to the coordinator; ends when the coordinator is gone.

@@ -11,6 +11,9 @@
 //! has completed and been reported back (a verified piece is never written again). That
 //! invariant is what makes the raw-pointer copies below sound.
 //!
+//! Space: every file's blocks are reserved at open (posix_fallocate where the filesystem has
+//! it), so a full disk is reported at start naming the file, not met as a SIGBUS mid-write.
+//!
 //! Paths: every path comes from the validated metainfo (relative, no `..`, no empty or absolute
 //! components), and before a file is created its parent is checked to still lie inside the
 //! output directory after resolving symlinks, so nothing is ever written outside it.
@@ -60,6 +63,8 @@ struct MappedFile {
 pub struct Storage {
     layout: Layout,
     files: Vec<MappedFile>,
+    /// Some file already held bytes before we opened it (so there may be data to check).
+    had_data: bool,
 }
 
 impl Storage {
@@ -71,6 +76,7 @@ impl Storage {
             .canonicalize()
             .map_err(|e| err(root, "cannot resolve output directory", e))?;
         let mut files = Vec::with_capacity(layout.files().len());
+        let mut had_data = false;
         for slot in layout.files() {
             let path = safe_join(&root_real, &slot.path)?;
             if let Some(parent) = path.parent() {
@@ -107,10 +113,13 @@ impl Storage {
                 .metadata()
                 .map_err(|e| err(&path, "cannot stat", e))?
                 .len();
+            had_data |= current > 0;
             if current != slot.length {
                 file.set_len(slot.length)
                     .map_err(|e| err(&path, "cannot size", e))?;
             }
+            reserve(&file, slot.length)
+                .map_err(|e| err(&path, "cannot reserve disk space for", e))?;
             let map = if slot.length == 0 {
                 None
             } else {
@@ -125,7 +134,13 @@ impl Storage {
         Ok(Storage {
             layout: layout.clone(),
             files,
+            had_data,
         })
+    }
+
+    /// True when some file held bytes before [`Storage::open`] (data worth checking).
+    pub fn had_data(&self) -> bool {
+        self.had_data
     }
 
     pub fn layout(&self) -> &Layout {
@@ -202,6 +217,39 @@ impl Storage {
                 map.flush().map_err(|e| err(&f.path, "cannot flush", e))?;
             }
         }
+        Ok(())
+    }
+}
+
+/// Reserves the file's blocks, so a full disk is an error now rather than a SIGBUS when a
+/// write through the map finds no space. Filesystems without fallocate are left sparse.
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::io::AsRawFd;
+        let Ok(len) = libc::off_t::try_from(len) else {
+            return Ok(());
+        };
+        if len == 0 {
+            return Ok(());
+        }
+        // Already fully allocated (a finished or resumed file): nothing to reserve, and
+        // fallocate would touch the mtime the resume state relies on.
+        use std::os::unix::fs::MetadataExt;
+        if file.metadata()?.blocks().saturating_mul(512) >= len as u64 {
+            return Ok(());
+        }
+        // SAFETY: a plain syscall on a file descriptor we own; no memory is passed.
+        let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+        match rc {
+            0 => Ok(()),
+            libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS => Ok(()),
+            code => Err(io::Error::from_raw_os_error(code)),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, len);
         Ok(())
     }
 }

@@ -35,8 +35,9 @@ pub struct HashResult {
 pub enum HashOutcome {
     /// Matched and written to storage.
     Written,
-    /// The digest did not match: nothing was written.
-    Mismatch,
+    /// The digest did not match: nothing was written. The digest of each block lets the
+    /// coordinator find, once the piece does verify, which peer sent the bad block.
+    Mismatch { block_digests: Vec<[u8; 20]> },
     /// Matched, but storage refused the write (disk full, …).
     WriteFailed(String),
 }
@@ -73,9 +74,12 @@ pub fn verify_and_write(storage: &Storage, job: HashJob) -> HashResult {
     }
     let matched = hasher.digest() == job.expected;
     let hash_time = started.elapsed();
-    let mut outcome = HashOutcome::Mismatch;
-    if matched {
-        outcome = HashOutcome::Written;
+    let mut outcome = HashOutcome::Written;
+    if !matched {
+        outcome = HashOutcome::Mismatch {
+            block_digests: job.blocks.iter().map(|b| crate::sha1::sha1(b)).collect(),
+        };
+    } else {
         let mut begin = 0u32;
         for block in &job.blocks {
             if let Err(e) = storage.write(job.piece, begin, block) {

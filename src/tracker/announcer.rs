@@ -34,6 +34,8 @@ pub struct AnnounceParams {
     /// Our listening port.
     pub port: u16,
     pub numwant: u32,
+    /// Our address when bound to a specific one (`--bind-ip`), sent as BEP 3 `ip`.
+    pub ip: Option<std::net::IpAddr>,
     /// Timeouts for each announce.
     pub config: TrackerConfig,
     /// No re-announce happens sooner than this after a successful one, whatever the tracker
@@ -51,6 +53,7 @@ impl AnnounceParams {
             peer_id,
             port,
             numwant: 50,
+            ip: None,
             config: TrackerConfig::default(),
             min_interval: Duration::from_secs(30),
             backoff_start: Duration::from_secs(5),
@@ -90,6 +93,7 @@ impl Announcer {
             numwant: self.params.numwant,
             key: self.key,
             tracker_id: self.tracker_id.clone(),
+            ip: self.params.ip,
         }
     }
 
@@ -160,7 +164,8 @@ impl Announcer {
         }
         let req = self.request(Event::Stopped);
         let config = self.params.config.for_shutdown();
-        let deadline = Instant::now() + Duration::from_secs(3);
+        // The whole shutdown aims at under 2 s: `stopped` gets at most one of them.
+        let deadline = Instant::now() + Duration::from_secs(1);
         match self.tiers.announce(&req, &config, Some(deadline)) {
             Ok((url, _)) => log::debug!("tracker {url}: stopped"),
             Err(e) => log::warn!("stopped announce failed: {e}"),

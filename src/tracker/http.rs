@@ -46,6 +46,9 @@ pub fn announce_url(base: &str, req: &AnnounceRequest) -> String {
         url.push_str("&trackerid=");
         url.push_str(&percent_encode(id));
     }
+    if let Some(ip) = req.ip {
+        url.push_str(&format!("&ip={ip}"));
+    }
     url
 }
 
@@ -149,6 +152,7 @@ mod tests {
             numwant: 50,
             key: 0xab,
             tracker_id: Some(b"t i".to_vec()),
+            ip: None,
         };
         let url = announce_url("http://t.example/announce?passkey=abc#frag", &req);
         assert!(url.starts_with("http://t.example/announce?passkey=abc&info_hash=%12%12"));
@@ -161,6 +165,7 @@ mod tests {
             &AnnounceRequest {
                 event: Event::None,
                 tracker_id: None,
+                ip: None,
                 ..req
             },
         );

@@ -100,6 +100,8 @@ pub struct AnnounceRequest {
     pub key: u32,
     /// The `tracker id` an HTTP tracker handed out in an earlier response.
     pub tracker_id: Option<Vec<u8>>,
+    /// Our address, when we listen on a specific one (BEP 3 `ip`; UDP: IPv4 only).
+    pub ip: Option<std::net::IpAddr>,
 }
 
 /// What a tracker answered.
@@ -191,7 +193,7 @@ impl Default for TrackerConfig {
 impl TrackerConfig {
     /// Short timeouts for the best-effort `stopped` announce at shutdown.
     pub fn for_shutdown(&self) -> TrackerConfig {
-        let cap = Duration::from_secs(2);
+        let cap = Duration::from_secs(1);
         TrackerConfig {
             http_connect_timeout: self.http_connect_timeout.min(cap),
             http_timeout: self.http_timeout.min(cap),

@@ -62,7 +62,7 @@ pub fn encode_connect(transaction_id: u32) -> [u8; 16] {
     p
 }
 
-/// An announce request (98 bytes). `ip` is 0 (use the source address); `num_want` is sent
+/// An announce request (98 bytes). `ip` is ours when set, else 0 (use the source address); `num_want` is sent
 /// as given (BEP 15 uses -1 for "default", which we never need).
 pub fn encode_announce(connection_id: u64, transaction_id: u32, req: &AnnounceRequest) -> Vec<u8> {
     let mut p = Vec::with_capacity(ANNOUNCE_REQUEST_LEN);
@@ -75,7 +75,12 @@ pub fn encode_announce(connection_id: u64, transaction_id: u32, req: &AnnounceRe
     p.extend_from_slice(&req.left.to_be_bytes());
     p.extend_from_slice(&req.uploaded.to_be_bytes());
     p.extend_from_slice(&req.event.udp_code().to_be_bytes());
-    p.extend_from_slice(&0u32.to_be_bytes()); // ip: 0 = the packet's source
+    // ip: 0 = the packet's source; our IPv4 address when bound to one.
+    let ip = match req.ip {
+        Some(std::net::IpAddr::V4(v4)) => u32::from(v4),
+        _ => 0,
+    };
+    p.extend_from_slice(&ip.to_be_bytes());
     p.extend_from_slice(&req.key.to_be_bytes());
     p.extend_from_slice(&(req.numwant.min(i32::MAX as u32)).to_be_bytes());
     p.extend_from_slice(&req.port.to_be_bytes());
@@ -319,6 +324,7 @@ mod tests {
             numwant: 50,
             key: 0xdead_beef,
             tracker_id: None,
+            ip: None,
         }
     }
 

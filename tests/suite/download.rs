@@ -144,7 +144,14 @@ fn fault_case(name: &str, mode: Mode, extra: &[&str]) -> Rogue {
         &torrent,
     );
     let rogue = Rogue::start(mode, meta.info_hash, Arc::new(content), piece_length);
-    let (_seed, port) = start_seeder(&dir, "seed", &torrent, &src, &["--no-tracker"]);
+    // The good seed is throttled so the rogue is sure to be asked for blocks too.
+    let (_seed, port) = start_seeder(
+        &dir,
+        "seed",
+        &torrent,
+        &src,
+        &["--no-tracker", "--max-upload-rate", "4M"],
+    );
     let out = dir.join("out");
     let rogue_addr = rogue.addr.to_string();
     let seed_addr = format!("127.0.0.1:{port}");

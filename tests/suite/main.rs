@@ -3,8 +3,12 @@
 
 mod create;
 mod download;
+mod hostile;
 mod interop;
 mod metainfo;
+mod progress;
+mod resume;
 mod rogue;
+mod seed;
 mod support;
 mod tracker;

@@ -22,6 +22,8 @@ pub enum Mode {
     NeverUnchoke,
     /// Unchokes, takes requests, then goes silent without closing.
     Stall,
+    /// Serves correct blocks, one every 50 ms (a slow seeder, to interrupt downloads).
+    Slow,
 }
 
 pub struct Rogue {
@@ -30,6 +32,8 @@ pub struct Rogue {
     pub connections: Arc<AtomicUsize>,
     /// Blocks sent (correct or not).
     pub blocks_sent: Arc<AtomicUsize>,
+    /// Payload bytes of the blocks sent.
+    pub bytes_sent: Arc<AtomicUsize>,
     /// Connections the client closed on us.
     pub closed_by_client: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
@@ -56,12 +60,14 @@ impl Rogue {
             addr,
             connections: Arc::default(),
             blocks_sent: Arc::default(),
+            bytes_sent: Arc::default(),
             closed_by_client: Arc::default(),
             stop: Arc::default(),
         };
-        let (conns, blocks, closed, stop) = (
+        let (conns, blocks, bytes, closed, stop) = (
             rogue.connections.clone(),
             rogue.blocks_sent.clone(),
+            rogue.bytes_sent.clone(),
             rogue.closed_by_client.clone(),
             rogue.stop.clone(),
         );
@@ -72,9 +78,10 @@ impl Rogue {
                     Ok(_) if stop.load(Ordering::SeqCst) => break,
                     Ok((stream, _)) => {
                         conns.fetch_add(1, Ordering::SeqCst);
-                        let (content, blocks, closed, stop) = (
+                        let (content, blocks, bytes, closed, stop) = (
                             content.clone(),
                             blocks.clone(),
+                            bytes.clone(),
                             closed.clone(),
                             stop.clone(),
                         );
@@ -85,7 +92,7 @@ impl Rogue {
                                 info_hash,
                                 &content,
                                 piece_length,
-                                &blocks,
+                                (&blocks, &bytes),
                                 &stop,
                             );
                             if r.is_err() {
@@ -108,7 +115,7 @@ fn serve(
     info_hash: InfoHash,
     content: &[u8],
     piece_length: u64,
-    blocks: &AtomicUsize,
+    (blocks, bytes): (&AtomicUsize, &AtomicUsize),
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     s.set_read_timeout(Some(Duration::from_millis(200)))?;
@@ -148,6 +155,7 @@ fn serve(
         match mode {
             Mode::Corrupt => data.iter_mut().for_each(|b| *b = !*b),
             Mode::Stall if served >= 2 => continue, // swallow requests, never answer
+            Mode::Slow => std::thread::sleep(Duration::from_millis(50)),
             Mode::DisconnectMidPiece if served >= 3 => {
                 let mut header = [0u8; 13];
                 wire::encode_piece_header(index, begin, length, &mut header);
@@ -163,6 +171,7 @@ fn serve(
         s.write_all(&data)?;
         served += 1;
         blocks.fetch_add(1, Ordering::SeqCst);
+        bytes.fetch_add(data.len(), Ordering::SeqCst);
     }
     Ok(())
 }

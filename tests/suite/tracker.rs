@@ -40,6 +40,7 @@ fn request(hash: InfoHash, who: u8, port: u16, event: Event) -> AnnounceRequest 
         numwant: 50,
         key: u32::from(who),
         tracker_id: None,
+        ip: None,
     }
 }
 
