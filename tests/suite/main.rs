@@ -4,6 +4,7 @@
 mod create;
 mod download;
 mod hostile;
+mod interop;
 mod metainfo;
 mod progress;
 mod resume;
