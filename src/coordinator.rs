@@ -544,15 +544,21 @@ impl Coordinator {
             EventKind::Gone(err) => self.on_gone(key, err),
             EventKind::Bitfield(bf) => {
                 let p = self.peers.get_mut(&key).expect("checked");
-                if p.got_bitfield || p.bitfield.count() > 0 {
-                    // BEP 3: the bitfield may only be the first message.
-                    self.drop_peer(key, "bitfield out of order");
-                    return;
+                if !p.got_bitfield && p.bitfield.count() == 0 {
+                    p.got_bitfield = true;
+                    self.picker.peer_bitfield(&bf);
+                    p.bitfield = bf;
+                } else {
+                    // BEP 3 allows a bitfield only first, but aria2 sends one mid-connection
+                    // once it has pieces: treat it as a batch of `have`s.
+                    for piece in bf.iter_set() {
+                        if p.bitfield.set(piece) {
+                            self.picker.peer_have(piece);
+                        }
+                    }
                 }
-                p.got_bitfield = true;
-                self.picker.peer_bitfield(&bf);
-                p.bitfield = bf;
                 self.update_interest(key);
+                self.fill_requests(key);
             }
             EventKind::Have(piece) => {
                 if piece >= self.storage.layout().num_pieces() {

@@ -18,6 +18,8 @@ pub struct FileSlot {
     pub length: u64,
     /// Offset of the file's first byte in the logical byte string.
     pub offset: u64,
+    /// A BEP 47 padding file: all zeros, part of the piece layout but never stored on disk.
+    pub padding: bool,
 }
 
 /// A contiguous run of bytes that lies inside one file.
@@ -54,6 +56,7 @@ impl Layout {
                 path,
                 length,
                 offset,
+                padding: false,
             });
             offset = offset
                 .checked_add(length)
@@ -69,6 +72,14 @@ impl Layout {
             num_pieces: num_pieces as u32,
             files: slots,
         })
+    }
+
+    /// Marks the files whose flag is set as BEP 47 padding files.
+    pub fn with_padding(mut self, padding: impl IntoIterator<Item = bool>) -> Layout {
+        for (slot, pad) in self.files.iter_mut().zip(padding) {
+            slot.padding = pad;
+        }
+        self
     }
 
     pub fn piece_length(&self) -> u64 {

@@ -190,6 +190,7 @@ impl Metainfo {
         // from_bytes checked piece length, total size and piece count, so this cannot fail.
         Layout::new(self.info.piece_length, files)
             .expect("metainfo validated piece length and total size")
+            .with_padding(self.info.files.iter().map(|f| f.padding))
     }
 }
 

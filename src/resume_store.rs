@@ -73,7 +73,15 @@ pub fn save(path: &Path, state: &ResumeState, sync: bool) -> io::Result<()> {
 pub fn stamps(storage: &Storage, settled_before: Option<SystemTime>) -> Vec<FileStamp> {
     storage
         .paths()
-        .map(|p| {
+        .zip(storage.layout().files())
+        .map(|(p, slot)| {
+            if slot.padding {
+                // Never on disk: a fixed stamp so padding never makes a piece look changed.
+                return FileStamp {
+                    size: slot.length,
+                    mtime_ns: Some(0),
+                };
+            }
             let Ok(meta) = std::fs::metadata(p) else {
                 return FileStamp {
                     size: u64::MAX,

@@ -56,7 +56,8 @@ struct MappedFile {
     path: PathBuf,
     /// `None` for 0-byte files, which cannot be mapped.
     map: Option<MmapRaw>,
-    _file: File,
+    /// `None` for BEP 47 padding files, which are never created.
+    _file: Option<File>,
 }
 
 /// The torrent's content on disk.
@@ -79,6 +80,15 @@ impl Storage {
         let mut had_data = false;
         for slot in layout.files() {
             let path = safe_join(&root_real, &slot.path)?;
+            if slot.padding {
+                // BEP 47: padding is zeros by definition; it never touches the disk.
+                files.push(MappedFile {
+                    path,
+                    map: None,
+                    _file: None,
+                });
+                continue;
+            }
             if let Some(parent) = path.parent() {
                 fs::create_dir_all(parent)
                     .map_err(|e| err(parent, "cannot create directory", e))?;
@@ -128,7 +138,7 @@ impl Storage {
             files.push(MappedFile {
                 path,
                 map,
-                _file: file,
+                _file: Some(file),
             });
         }
         Ok(Storage {
@@ -164,10 +174,10 @@ impl Storage {
             ));
         }
         for span in self.layout.spans(piece, begin, data.len() as u32) {
-            let map = self.files[span.file]
-                .map
-                .as_ref()
-                .expect("non-empty file is mapped");
+            // Spans never cover 0-byte files, so an unmapped file is padding: nothing to store.
+            let Some(map) = self.files[span.file].map.as_ref() else {
+                continue;
+            };
             let src = &data[span.buf_offset..span.buf_offset + span.len];
             // SAFETY: the span lies inside the file (Layout guarantees file_offset + len <=
             // length, and the file was sized to length when mapped); no other thread touches
@@ -211,10 +221,11 @@ impl Storage {
             ));
         }
         for span in self.layout.spans(piece, begin, out.len() as u32) {
-            let map = self.files[span.file]
-                .map
-                .as_ref()
-                .expect("non-empty file is mapped");
+            let Some(map) = self.files[span.file].map.as_ref() else {
+                // Padding (BEP 47) reads as zeros.
+                out[span.buf_offset..span.buf_offset + span.len].fill(0);
+                continue;
+            };
             // SAFETY: in bounds as in `write`; callers only read pieces that are not being
             // written (verified pieces, or pieces checked before any download starts).
             unsafe {
@@ -341,6 +352,33 @@ mod tests {
         storage.read(0, 8, &mut block).unwrap();
         assert_eq!(block, [8, 9, 10, 11]);
         assert!(storage.write(2, 8, &[0; 9]).is_err());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn padding_files_are_never_created_and_read_as_zeros() {
+        let dir = temp_dir("padding");
+        let layout = Layout::new(
+            16,
+            vec![
+                (PathBuf::from("t/a"), 10),
+                (PathBuf::from("t/.pad/6"), 6),
+                (PathBuf::from("t/b"), 16),
+            ],
+        )
+        .unwrap()
+        .with_padding([false, true, false]);
+        let storage = Storage::open(&dir, &layout).unwrap();
+        assert!(!dir.join("t/.pad").exists());
+        let mut piece0: Vec<u8> = (1..=10).collect();
+        piece0.extend_from_slice(&[0; 6]);
+        storage.write(0, 0, &piece0).unwrap();
+        storage.write(1, 0, &[7; 16]).unwrap();
+        let mut back = [0xffu8; 16];
+        storage.read(0, 0, &mut back).unwrap();
+        assert_eq!(back.to_vec(), piece0);
+        assert!(!dir.join("t/.pad").exists());
+        assert_eq!(fs::read(dir.join("t/b")).unwrap(), vec![7; 16]);
         fs::remove_dir_all(&dir).unwrap();
     }
 
