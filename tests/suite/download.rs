@@ -4,44 +4,12 @@
 use crate::rogue::{Mode, Rogue};
 use crate::support::*;
 use minibt::tracker_server::TrackerServer;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(120);
-
-/// Seeds `torrent` from `data_dir` with a minibt process on a free port; returns it and its port.
-fn start_seeder(
-    dir: &Path,
-    name: &str,
-    torrent: &Path,
-    data_dir: &Path,
-    extra: &[&str],
-) -> (Proc, u16) {
-    let port = free_port();
-    let port_s = port.to_string();
-    let mut args = vec![
-        "seed",
-        torrent.to_str().unwrap(),
-        "--from",
-        data_dir.to_str().unwrap(),
-        "--port",
-        &port_s,
-        "--bind-ip",
-        "127.0.0.1",
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let p = minibt(name, &args, &dir.join(format!("{name}.log")));
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(
-        wait_listening(addr, Duration::from_secs(30)),
-        "{name} never listened"
-    );
-    (p, port)
-}
 
 /// Downloads `torrent` into `out` with minibt and returns the exit status and the log.
 fn download(
@@ -90,8 +58,8 @@ fn swarm_case(name: &str, files: &[(&str, usize)], piece_length: u64) {
         piece_length,
         &torrent,
     );
-    let _s1 = start_seeder(&dir, "seed1", &torrent, &src, &[]);
-    let _s2 = start_seeder(&dir, "seed2", &torrent, &src, &[]);
+    let _s1 = start_seed(&dir, "seed1", &torrent, &src, "127.0.0.1", &[]);
+    let _s2 = start_seed(&dir, "seed2", &torrent, &src, "127.0.0.1", &[]);
     let out = dir.join("out");
     let (status, log) = download(&dir, &torrent, &out, &[]);
     assert!(status.success(), "download failed: {log}");
@@ -145,11 +113,12 @@ fn fault_case(name: &str, mode: Mode, extra: &[&str]) -> Rogue {
     );
     let rogue = Rogue::start(mode, meta.info_hash, Arc::new(content), piece_length);
     // The good seed is throttled so the rogue is sure to be asked for blocks too.
-    let (_seed, port) = start_seeder(
+    let (_seed, port) = start_seed(
         &dir,
         "seed",
         &torrent,
         &src,
+        "127.0.0.1",
         &["--no-tracker", "--max-upload-rate", "4M"],
     );
     let out = dir.join("out");

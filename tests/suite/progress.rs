@@ -3,7 +3,6 @@
 //! ETA, then print the summary.
 
 use crate::support::*;
-use std::time::Duration;
 
 #[test]
 fn progress_display_redraws_on_a_terminal() {
@@ -27,27 +26,14 @@ fn progress_display_redraws_on_a_terminal() {
         64 * 1024,
         &torrent,
     );
-    let port = free_port().to_string();
-    // A slow seed so the download lasts a few refreshes.
-    let args = [
+    let (_seed, port) = start_seed(
+        &dir,
         "seed",
-        torrent.to_str().unwrap(),
-        "--from",
-        src.to_str().unwrap(),
-        "--port",
-        &port,
-        "--bind-ip",
+        &torrent,
+        &src,
         "127.0.0.1",
-        "--no-tracker",
-        "--max-upload-rate",
-        "1500K",
-        "-q",
-    ];
-    let _seed = minibt("seed", &args, &dir.join("seed.log"));
-    assert!(wait_listening(
-        format!("127.0.0.1:{port}").parse().unwrap(),
-        Duration::from_secs(20)
-    ));
+        &["--no-tracker", "--max-upload-rate", "1500K"],
+    );
     let out = dir.join("out");
     let cmd = format!(
         "{} {} -o {} --port 0 --no-tracker --peer 127.0.0.1:{port} --timeout 60",

@@ -40,25 +40,14 @@ fn seed_swarm_leechers_share_with_each_other() {
 
     // The seeder uploads at most 1.5 MB/s in total: three leechers fed by it alone would need
     // 3 × 6 MiB from it; sharing among themselves they need far less.
-    let seed_port = free_port().to_string();
-    let seed_args = [
-        "seed",
-        torrent.to_str().unwrap(),
-        "--from",
-        src.to_str().unwrap(),
-        "--port",
-        &seed_port,
-        "--bind-ip",
+    let _seeder = start_seed(
+        &dir,
+        "seeder",
+        &torrent,
+        &src,
         "127.0.0.2",
-        "--max-upload-rate",
-        "1500K",
-        "-q",
-    ];
-    let _seeder = minibt("seeder", &seed_args, &dir.join("seeder.log"));
-    assert!(wait_listening(
-        format!("127.0.0.2:{seed_port}").parse().unwrap(),
-        Duration::from_secs(20)
-    ));
+        &["--max-upload-rate", "1500K"],
+    );
 
     let mut leechers = Vec::new();
     for i in 3..6 {
@@ -198,23 +187,8 @@ fn seed_drops_hostile_requests_and_keeps_serving_others() {
     // Damage piece 3 on the seed's disk: the seed then does not have it.
     content[3 * piece_length as usize] ^= 0xff;
     std::fs::write(src.join("f.bin"), &content).unwrap();
-    let port = free_port();
-    let port_s = port.to_string();
-    let args = [
-        "seed",
-        torrent.to_str().unwrap(),
-        "--from",
-        src.to_str().unwrap(),
-        "--port",
-        &port_s,
-        "--bind-ip",
-        "127.0.0.1",
-        "--no-tracker",
-        "-q",
-    ];
-    let _seed = minibt("seed", &args, &dir.join("seed.log"));
+    let (_seed, port) = start_seed(&dir, "seed", &torrent, &src, "127.0.0.1", &["--no-tracker"]);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_listening(addr, Duration::from_secs(20)));
     let n = meta.num_pieces();
 
     let bad_requests = [

@@ -141,3 +141,36 @@ pub fn wait_listening(addr: std::net::SocketAddr, limit: std::time::Duration) ->
     }
     false
 }
+
+/// Seeds `torrent` from `data_dir` with a minibt process listening on `ip` at a free port;
+/// returns the process (killed on drop) and its port once it accepts connections.
+pub fn start_seed(
+    dir: &std::path::Path,
+    name: &str,
+    torrent: &std::path::Path,
+    data_dir: &std::path::Path,
+    ip: &str,
+    extra: &[&str],
+) -> (Proc, u16) {
+    let port = free_port();
+    let port_s = port.to_string();
+    let mut args = vec![
+        "seed",
+        torrent.to_str().unwrap(),
+        "--from",
+        data_dir.to_str().unwrap(),
+        "--port",
+        &port_s,
+        "--bind-ip",
+        ip,
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let p = minibt(name, &args, &dir.join(format!("{name}.log")));
+    let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().unwrap();
+    assert!(
+        wait_listening(addr, std::time::Duration::from_secs(30)),
+        "{name} never listened"
+    );
+    (p, port)
+}
