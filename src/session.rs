@@ -161,7 +161,9 @@ pub fn run(
         download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
     });
 
-    let (jobs_tx, jobs_rx) = bounded(workers * 2);
+    // One job waiting (plus one per worker being hashed): with 4 MiB pieces, whole pieces held
+    // in memory are what private memory is made of, so the queue stays short.
+    let (jobs_tx, jobs_rx) = bounded(1);
     let (results_tx, results_rx) = unbounded();
     crate::verify::spawn_verifiers(workers, storage.clone(), pool.clone(), jobs_rx, results_tx)
         .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
