@@ -204,6 +204,8 @@ pub struct Coordinator {
     last_choke: Instant,
     storage: Arc<Storage>,
     requests: Vec<BlockRequest>,
+    /// True while a batch of events from one peer is handled (requests are topped up after).
+    batching: Option<PeerKey>,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
     resume: Option<Sender<Bitfield>>,
@@ -254,6 +256,7 @@ impl Coordinator {
             optimistic_rotated: now,
             last_choke: now - Duration::from_secs(60),
             requests: Vec::new(),
+            batching: None,
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
             resume: outputs.resume,
@@ -540,6 +543,15 @@ impl Coordinator {
             return; // a peer we already dropped; its threads are winding down
         }
         match ev.kind {
+            EventKind::Many(kinds) => {
+                // A burst from one peer: handle each, then top up its requests once.
+                self.batching = Some(key);
+                for kind in kinds {
+                    self.on_event(Event { peer: key, kind });
+                }
+                self.batching = None;
+                self.fill_requests(key);
+            }
             EventKind::Connected { peer_id, .. } => self.on_connected(key, peer_id),
             EventKind::Gone(err) => self.on_gone(key, err),
             EventKind::Bitfield(bf) => {
@@ -700,6 +712,9 @@ impl Coordinator {
     }
 
     fn fill_requests(&mut self, key: PeerKey) {
+        if self.batching == Some(key) {
+            return; // done once at the end of the batch
+        }
         let Some(p) = self.peers.get(&key) else {
             return;
         };
@@ -715,8 +730,8 @@ impl Coordinator {
         reqs.clear();
         self.picker
             .pick(key, &p.bitfield, depth - outstanding, &mut reqs);
-        for r in &reqs {
-            let _ = p.commands.send(Command::Request(*r));
+        if !reqs.is_empty() {
+            let _ = p.commands.send(Command::Requests(reqs.clone()));
         }
         self.requests = reqs;
     }
@@ -987,6 +1002,11 @@ impl Coordinator {
         }
         if now.duration_since(self.last_choke) >= choker::INTERVAL {
             self.run_choker();
+        }
+        // A safety net: any peer left with room in its queue gets requests again.
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for k in keys {
+            self.fill_requests(k);
         }
         self.connect_more();
         if self.peers.len() < self.cfg.max_peers / 2 {

@@ -107,6 +107,8 @@ pub enum EventKind {
     Uploaded(u32),
     /// The connection is over.
     Gone(PeerError),
+    /// Several events that arrived together, in order (never nested, never `Gone`).
+    Many(Vec<EventKind>),
 }
 
 /// Why a connection ended. Each variant names the rule that was broken, if any.
@@ -149,6 +151,8 @@ pub enum Command {
     Have(u32),
     Bitfield(Vec<u8>),
     Request(BlockRequest),
+    /// Several requests at once (one wake-up of the writer).
+    Requests(Vec<BlockRequest>),
     Cancel(BlockRequest),
     /// Read this block from storage and send it (we have verified the piece).
     Serve(BlockRequest),
@@ -278,7 +282,21 @@ fn read_frames(key: PeerKey, reader: &mut BufReader<TimedStream>, ctx: &PeerCont
     let mut body = Vec::new();
     let mut keepalives = 0u32;
     let mut keepalives_since = std::time::Instant::now();
+    // Events wait here while the next frame is already in our buffer, then go to the
+    // coordinator together: one wake-up for a burst of blocks instead of one per block.
+    let mut batch: Vec<EventKind> = Vec::new();
     loop {
+        if !batch.is_empty() && (batch.len() >= MAX_BATCH || !whole_frame_buffered(reader.buffer()))
+        {
+            let kind = if batch.len() == 1 {
+                batch.pop().expect("one event")
+            } else {
+                EventKind::Many(std::mem::take(&mut batch))
+            };
+            if ctx.events.send(Event { peer: key, kind }).is_err() {
+                return PeerError::Io(io::Error::other("client shutting down"));
+            }
+        }
         let buffered = !reader.buffer().is_empty();
         reader.get_mut().frame_done(buffered);
         let mut prefix = [0u8; 4];
@@ -335,10 +353,16 @@ fn read_frames(key: PeerKey, reader: &mut BufReader<TimedStream>, ctx: &PeerCont
                 Err(e) => return PeerError::Protocol(e),
             }
         };
-        if ctx.events.send(Event { peer: key, kind }).is_err() {
-            return PeerError::Io(io::Error::other("client shutting down"));
-        }
+        batch.push(kind);
     }
+}
+
+/// Most events sent to the coordinator in one message.
+const MAX_BATCH: usize = 64;
+
+/// True when `buf` holds a whole frame (its length prefix and body), so reading it cannot block.
+fn whole_frame_buffered(buf: &[u8]) -> bool {
+    buf.len() >= 4 && buf.len() - 4 >= u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize
 }
 
 /// A read error, with the frame deadline's own error told apart.
@@ -544,6 +568,12 @@ fn encode_batch(
             Command::NotInterested => Message::NotInterested,
             Command::Have(i) => Message::Have(i),
             Command::Request(r) => Message::Request(r),
+            Command::Requests(rs) => {
+                for r in rs {
+                    wire::encode(&Message::Request(r), out);
+                }
+                continue;
+            }
             Command::Cancel(r) => Message::Cancel(r),
             Command::Unserve(_) => continue,
             Command::Bitfield(bytes) => {
@@ -577,4 +607,19 @@ fn encode_batch(
         wire::encode(&msg, out);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::whole_frame_buffered;
+
+    #[test]
+    fn a_frame_counts_as_buffered_only_when_all_of_it_is_there() {
+        assert!(!whole_frame_buffered(&[]));
+        assert!(!whole_frame_buffered(&[0, 0, 0]));
+        assert!(whole_frame_buffered(&[0, 0, 0, 0])); // keep-alive
+        assert!(!whole_frame_buffered(&[0, 0, 0, 5, 4, 0, 0, 0])); // have, one byte short
+        assert!(whole_frame_buffered(&[0, 0, 0, 5, 4, 0, 0, 0, 1]));
+        assert!(!whole_frame_buffered(&[0xff, 0xff, 0xff, 0xff, 7]));
+    }
 }
