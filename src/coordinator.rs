@@ -268,10 +268,10 @@ impl Coordinator {
     pub fn run(mut self, inputs: Inputs, extra_peers: Vec<SocketAddr>) -> (Outcome, RunStats) {
         let Inputs {
             events,
-            hash_results,
+            mut hash_results,
             mut new_peers,
             mut incoming,
-            stop,
+            mut stop,
         } = inputs;
         let ticker = tick(Duration::from_secs(1));
         let mut last_tick = Instant::now();
@@ -293,13 +293,15 @@ impl Coordinator {
                         self.on_event(ev);
                     }
                 }
-                recv(hash_results) -> r => {
-                    if let Ok(r) = r {
+                recv(hash_results) -> r => match r {
+                    Ok(r) => {
                         if let Some(outcome) = self.on_hash_result(r) {
                             break outcome;
                         }
                     }
-                }
+                    // No verifiers (a seed that started complete): stop listening.
+                    Err(_) => hash_results = never(),
+                },
                 recv(new_peers) -> addrs => match addrs {
                     Ok(addrs) => { self.add_known(addrs); self.connect_more(); }
                     Err(_) => new_peers = never(),
@@ -313,12 +315,13 @@ impl Coordinator {
                     last_tick = Instant::now();
                     self.on_tick(elapsed);
                 }
-                recv(stop) -> signal => {
-                    if let Ok(signal) = signal {
+                recv(stop) -> signal => match signal {
+                    Ok(signal) => {
                         log::info!("signal {signal}: stopping");
                         break Outcome::Interrupted(signal);
                     }
-                }
+                    Err(_) => stop = never(),
+                },
             }
         };
         if matches!(outcome, Outcome::Interrupted(_)) {

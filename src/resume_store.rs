@@ -6,11 +6,12 @@
 //! crash leaves either the old or the new state, never half of one.
 //!
 //! The session starts the [`Saver`]; the coordinator hands it the verified-pieces bitfield at
-//! most once a second (never per piece). The saver thread flushes the maps first, so a
-//! recorded piece is on disk before the record is, then stamps each file. While writes may
-//! still be landing, a file whose mtime is recent is stamped "unknown" (a later write in the
-//! same timestamp tick would otherwise go unnoticed); the session's final save, taken once
-//! nothing writes any more, records exact mtimes.
+//! most once a second (never per piece). The saver thread stamps each file, flushes the maps of
+//! the files whose stamp lets their pieces be trusted, so those pieces are on disk before the
+//! record is, then writes the record. While writes may still be landing, a file whose mtime is
+//! recent is stamped "unknown" (a later write in the same timestamp tick would otherwise go
+//! unnoticed) and is not flushed: its pieces will be hashed on resume anyway. The session's
+//! final save, taken once nothing writes any more, flushes everything and records exact mtimes.
 
 use crate::bitfield::Bitfield;
 use crate::ids::InfoHash;
@@ -124,14 +125,24 @@ impl Saver {
             .spawn(move || {
                 for pieces in rx {
                     let started = SystemTime::now();
-                    if let Err(e) = storage.flush() {
+                    let files = stamps(&storage, started.checked_sub(SETTLE));
+                    // Only files recorded with a settled mtime can have their pieces trusted
+                    // without hashing, so only they must be on disk before we say so. Files
+                    // still being written are recorded as unsettled and flushed later: msync
+                    // of pages still mapped is the most expensive thing a download does.
+                    let flushed = files
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, stamp)| stamp.mtime_ns.is_some())
+                        .try_for_each(|(i, _)| storage.flush_file(i));
+                    if let Err(e) = flushed {
                         log::warn!("{e}");
                         continue; // never record pieces that may not be on disk
                     }
                     let state = ResumeState {
                         info_hash,
                         pieces,
-                        files: stamps(&storage, started.checked_sub(SETTLE)),
+                        files,
                     };
                     if let Err(e) = save(&path, &state, false) {
                         log::warn!("cannot save resume state {}: {e}", path.display());

@@ -165,12 +165,26 @@ pub fn run(
     // in memory are what private memory is made of, so the queue stays short.
     let (jobs_tx, jobs_rx) = bounded(1);
     let (results_tx, results_rx) = unbounded();
-    crate::verify::spawn_verifiers(workers, storage.clone(), pool.clone(), jobs_rx, results_tx)
-        .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
+    // A seed that starts complete never hashes or records anything new: no threads for that,
+    // which keeps a swarm of hundreds of seeder processes within the machine's task limit.
+    let complete = have.is_complete();
+    if !complete {
+        crate::verify::spawn_verifiers(workers, storage.clone(), pool.clone(), jobs_rx, results_tx)
+            .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
+    }
 
     let (incoming_tx, incoming_rx) = unbounded();
     spawn_listener(listener, incoming_tx);
-    let saver = if cfg.resume {
+    if cfg.resume && complete && pieces_already_had > 0 {
+        // Record the check now: the next start (or a second seeder of the same data) trusts
+        // it instead of hashing everything again.
+        let verified = RunStats {
+            verified: Some(have.clone()),
+            ..RunStats::default()
+        };
+        save_final(&storage, &meta, &state_path, &verified);
+    }
+    let saver = if cfg.resume && !complete {
         Some(
             Saver::spawn(state_path.clone(), meta.info_hash, storage.clone())
                 .map_err(|e| SessionError(format!("cannot start the resume saver: {e}")))?,
@@ -246,6 +260,8 @@ pub fn run(
     let mut saved = String::new();
     if let Some(saver) = saver {
         saver.finish();
+    }
+    if cfg.resume {
         saved = save_final(&storage, &meta, &state_path, &stats);
     }
     if let Some(handle) = announcer {

@@ -241,12 +241,16 @@ impl Storage {
 
     /// Flushes every map to disk; called before completion is reported.
     pub fn flush(&self) -> Result<(), StorageError> {
-        for f in &self.files {
-            if let Some(map) = &f.map {
-                map.flush().map_err(|e| err(&f.path, "cannot flush", e))?;
-            }
+        (0..self.files.len()).try_for_each(|i| self.flush_file(i))
+    }
+
+    /// Flushes one file's map (file index in metainfo order).
+    pub fn flush_file(&self, index: usize) -> Result<(), StorageError> {
+        let f = &self.files[index];
+        match &f.map {
+            Some(map) => map.flush().map_err(|e| err(&f.path, "cannot flush", e)),
+            None => Ok(()),
         }
-        Ok(())
     }
 }
 
