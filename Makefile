@@ -46,3 +46,28 @@ fuzz:
 		echo "  rustup toolchain install nightly && cargo install cargo-fuzz"; \
 		echo "then: make fuzz FUZZ_SECONDS=30   (targets: $(FUZZ_TARGETS))"; \
 	fi
+
+# Benchmarks (issue 8; not part of `make test`): see README's "Performance" and bench/bench.py.
+# make bench [SIZE=1G] [PIECE=256K,4M] [RUNS=3] [SEEDERS=libtorrent] [CLIENTS=...] [TRACKER=builtin]
+# make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3]
+BENCH_PY ?= /usr/bin/python3
+RUNS ?= 3
+BENCH_ARGS = $(if $(SIZE),--size $(SIZE)) $(if $(PIECE),--pieces $(PIECE)) --runs $(RUNS) \
+	$(if $(SEEDERS),--seeders $(SEEDERS)) $(if $(CLIENTS),--clients $(CLIENTS)) \
+	$(if $(TRACKER),--tracker $(TRACKER)) $(if $(BENCH_DIR),--work $(BENCH_DIR))
+
+.PHONY: bench bench-peers bench-build bench-profile
+
+bench-build:
+	$(CARGO) build --release
+	$(CARGO) build --release --features fast-sha1 --target-dir target/fast-sha1
+
+bench: bench-build
+	$(BENCH_PY) bench/bench.py clients $(BENCH_ARGS)
+
+bench-peers: bench-build
+	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) $(if $(PEERS),--peer-counts $(PEERS))
+
+# One minibt download (default 1 GiB, 256 KiB pieces, one libtorrent seeder) under perf.
+bench-profile: bench-build
+	$(BENCH_PY) bench/bench.py profile $(BENCH_ARGS)
