@@ -194,24 +194,6 @@ impl Storage {
         Ok(())
     }
 
-    /// Maps the pages of `piece` writable in one go before it is copied in. Without this,
-    /// every 4 KiB page costs a page fault during the copy; `MADV_POPULATE_WRITE` (Linux 5.14+)
-    /// does the same work in one system call. Best effort: older kernels simply fault.
-    pub fn prepare_write(&self, piece: u32) {
-        #[cfg(target_os = "linux")]
-        for span in self.layout.spans(piece, 0, self.layout.piece_len(piece)) {
-            if let Some(map) = &self.files[span.file].map {
-                let _ = map.advise_range(
-                    memmap2::Advice::PopulateWrite,
-                    span.file_offset as usize,
-                    span.len,
-                );
-            }
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = piece;
-    }
-
     /// Copies `out.len()` bytes at `begin` inside `piece` out of the files.
     pub fn read(&self, piece: u32, begin: u32, out: &mut [u8]) -> io::Result<()> {
         if !self.layout.range_in_piece(piece, begin, out.len() as u32) {

@@ -93,7 +93,6 @@ pub fn verify_and_write(
             block_digests: blocks.iter().map(|b| crate::sha1::sha1(b)).collect(),
         };
     } else {
-        storage.prepare_write(piece);
         let mut begin = 0u32;
         for block in blocks {
             if let Err(e) = storage.write(piece, begin, block) {
