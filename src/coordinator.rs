@@ -168,6 +168,12 @@ struct KnownAddr {
     retry_at: Instant,
 }
 
+/// Requests in flight across all peers (16 KiB each: 24 MiB). Received blocks wait in memory
+/// for the rest of their piece, so this bounds private memory whatever the swarm size.
+const MAX_BLOCKS_IN_FLIGHT: usize = 1536;
+/// The fewest requests a peer that unchokes us gets, even in a large swarm.
+const MIN_QUEUE_DEPTH: usize = 4;
+
 /// Who sent one block of a failed piece, and the digest of what they sent.
 type BlockWitness = (Option<SocketAddr>, [u8; 20]);
 
@@ -206,6 +212,9 @@ pub struct Coordinator {
     requests: Vec<BlockRequest>,
     /// True while a batch of events from one peer is handled (requests are topped up after).
     batching: Option<PeerKey>,
+    /// Peers that unchoke us and that we want data from (recounted every tick): the divisor
+    /// of the in-flight budget.
+    unchoking_peers: usize,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
     resume: Option<Sender<Bitfield>>,
@@ -257,6 +266,7 @@ impl Coordinator {
             last_choke: now - Duration::from_secs(60),
             requests: Vec::new(),
             batching: None,
+            unchoking_peers: 1,
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
             resume: outputs.resume,
@@ -705,13 +715,17 @@ impl Coordinator {
     }
 
     /// How many requests to keep in flight with a peer: enough for about a second of its
-    /// current rate, never fewer than a handful, never more than a bounded amount of memory.
-    fn queue_depth(p: &PeerState) -> usize {
+    /// current rate, never fewer than a handful, and never more than its share of a global
+    /// budget, since every block in flight ends up in memory until its piece is verified.
+    fn queue_depth(p: &PeerState, active_peers: usize) -> usize {
         if p.snubbed {
             return 1;
         }
         let by_rate = (p.down.rate() / BLOCK_LEN as f64) as usize;
-        by_rate.clamp(32, 512)
+        let share = (MAX_BLOCKS_IN_FLIGHT / active_peers.max(1)).max(MIN_QUEUE_DEPTH);
+        by_rate
+            .clamp(MIN_QUEUE_DEPTH.max(32.min(share)), 512)
+            .min(share)
     }
 
     fn fill_requests(&mut self, key: PeerKey) {
@@ -724,7 +738,7 @@ impl Coordinator {
         if p.peer_choking || !p.am_interested || self.completed_at.is_some() {
             return;
         }
-        let depth = Self::queue_depth(p);
+        let depth = Self::queue_depth(p, self.unchoking_peers);
         let outstanding = self.picker.outstanding(key);
         if outstanding >= depth {
             return;
@@ -1006,6 +1020,12 @@ impl Coordinator {
         if now.duration_since(self.last_choke) >= choker::INTERVAL {
             self.run_choker();
         }
+        self.unchoking_peers = self
+            .peers
+            .values()
+            .filter(|p| !p.peer_choking && p.am_interested)
+            .count()
+            .max(1);
         // A safety net: any peer left with room in its queue gets requests again.
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {

@@ -49,7 +49,7 @@ const KEEPALIVE_FLOOD: u32 = 100;
 /// We send a keep-alive after this much silence.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(90);
 /// Socket buffer for reading frames.
-const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 64 * 1024;
 
 /// The coordinator's handle on a peer.
 pub type PeerKey = usize;

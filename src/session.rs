@@ -207,13 +207,13 @@ pub fn run(
         let (ctl_tx, ctl_rx) = unbounded();
         let mut params = AnnounceParams::new(meta.info_hash, our_id, listen_addr.port());
         params.ip = cfg.bind_ip.filter(|ip| !ip.is_unspecified());
-        announcer = Some(spawn_announcer(
-            tiers,
-            params,
-            stats.clone(),
-            peers_tx,
-            ctl_rx,
-        ));
+        params.config.local_ip = params.ip;
+        // Ask for enough peers to fill our connection slots (trackers cap it themselves).
+        params.numwant = cfg.max_peers.clamp(50, 200) as u32;
+        announcer = Some(
+            spawn_announcer(tiers, params, stats.clone(), peers_tx, ctl_rx)
+                .map_err(|e| SessionError(format!("cannot start the announcer thread: {e}")))?,
+        );
         announcer_tx = Some(ctl_tx);
     } else {
         drop(peers_tx);

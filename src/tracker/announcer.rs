@@ -214,7 +214,7 @@ pub fn spawn_announcer(
     stats: Arc<TransferStats>,
     peers_tx: Sender<Vec<SocketAddr>>,
     control: Receiver<AnnouncerCommand>,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     let announcer = Announcer {
         tiers: Tiers::new(tiers),
         params,
@@ -234,5 +234,4 @@ pub fn spawn_announcer(
         // Enough for ureq + rustls handshakes, far below the 2 MiB default.
         .stack_size(512 * 1024)
         .spawn(move || announcer.run(control))
-        .expect("spawning the announcer thread")
 }

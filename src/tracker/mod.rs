@@ -174,6 +174,9 @@ pub struct TrackerConfig {
     /// BEP 15 retransmission schedule: one wait per attempt, then give up. BEP 15 itself
     /// says 15·2ⁿ s; we keep the round short so a dead tracker cannot stall startup.
     pub udp_timeouts: Vec<Duration>,
+    /// Local address UDP announces leave from (`--bind-ip`), so the tracker records the
+    /// address we listen on; `None` lets the OS choose.
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 impl Default for TrackerConfig {
@@ -186,6 +189,7 @@ impl Default for TrackerConfig {
                 Duration::from_secs(2),
                 Duration::from_secs(4),
             ],
+            local_ip: None,
         }
     }
 }
@@ -198,6 +202,7 @@ impl TrackerConfig {
             http_connect_timeout: self.http_connect_timeout.min(cap),
             http_timeout: self.http_timeout.min(cap),
             udp_timeouts: vec![self.udp_timeouts.first().copied().unwrap_or(cap).min(cap)],
+            local_ip: self.local_ip,
         }
     }
 }

@@ -76,9 +76,11 @@ impl UdpTracker {
             .map_err(io_err)?
             .next()
             .ok_or_else(|| TrackerError::Transport(format!("{} has no address", self.host)))?;
-        let local: SocketAddr = match addr {
-            SocketAddr::V4(_) => "0.0.0.0:0".parse().expect("literal"),
-            SocketAddr::V6(_) => "[::]:0".parse().expect("literal"),
+        let local: SocketAddr = match (addr, config.local_ip) {
+            (SocketAddr::V4(_), Some(ip @ std::net::IpAddr::V4(_)))
+            | (SocketAddr::V6(_), Some(ip @ std::net::IpAddr::V6(_))) => SocketAddr::new(ip, 0),
+            (SocketAddr::V4(_), _) => "0.0.0.0:0".parse().expect("literal"),
+            (SocketAddr::V6(_), _) => "[::]:0".parse().expect("literal"),
         };
         let socket = UdpSocket::bind(local).map_err(io_err)?;
         // A connected socket only receives datagrams from the tracker's address.

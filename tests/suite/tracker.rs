@@ -50,6 +50,7 @@ fn short() -> TrackerConfig {
         http_connect_timeout: Duration::from_secs(1),
         http_timeout: Duration::from_secs(1),
         udp_timeouts: vec![Duration::from_millis(200), Duration::from_millis(400)],
+        local_ip: None,
     }
 }
 
@@ -600,7 +601,7 @@ fn announcer_lifecycle_started_needpeers_completed_stopped() {
     let stats = Arc::new(TransferStats::new(1000));
     let (peers_tx, peers_rx) = crossbeam_channel::unbounded();
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
-    let handle = spawn_announcer(tiers, params, stats.clone(), peers_tx, control_rx);
+    let handle = spawn_announcer(tiers, params, stats.clone(), peers_tx, control_rx).unwrap();
 
     let first = peers_rx.recv_timeout(Duration::from_secs(20)).unwrap();
     assert_eq!(first, vec![addr(8001)]);
@@ -651,7 +652,8 @@ fn announcer_with_only_dead_trackers_stops_promptly() {
         Arc::new(TransferStats::new(1)),
         peers_tx,
         control_rx,
-    );
+    )
+    .unwrap();
     // Let it fail and back off a few times (each round: 2 connects).
     wait_until("several failed rounds", || {
         silent.set_nonblocking(true).unwrap();
