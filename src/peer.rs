@@ -7,8 +7,9 @@
 //! ```
 //!
 //! The reader thread connects (or takes an accepted socket), does the BEP 3 handshake, starts the
-//! writer thread, then turns every frame it reads into an [`Event`] for the coordinator. Piece
-//! payloads are read from the socket straight into the block's own buffer: no intermediate copy.
+//! writer thread, then turns every frame it reads into an [`Event`] for the coordinator; frames
+//! already buffered are sent together as one [`EventKind::Many`]. Piece payloads are read into
+//! the block's own buffer (recycled through `bufpool`), never into a shared one and copied.
 //! The writer thread drains every command queued for it, encodes them into one buffer and
 //! writes it with a single syscall; blocks to upload are copied from storage straight into that
 //! buffer.
