@@ -168,9 +168,9 @@ struct KnownAddr {
     retry_at: Instant,
 }
 
-/// Requests in flight across all peers (16 KiB each: 24 MiB). Received blocks wait in memory
+/// Requests in flight across all peers (16 KiB each: 16 MiB). Received blocks wait in memory
 /// for the rest of their piece, so this bounds private memory whatever the swarm size.
-const MAX_BLOCKS_IN_FLIGHT: usize = 1536;
+const MAX_BLOCKS_IN_FLIGHT: usize = 1024;
 /// The fewest requests a peer that unchokes us gets, even in a large swarm.
 const MIN_QUEUE_DEPTH: usize = 4;
 
