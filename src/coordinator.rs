@@ -160,6 +160,8 @@ enum AddrState {
     Connecting,
     Connected,
     Banned,
+    /// A seed, seen while we were one too: nothing to trade, never dialled again.
+    Seed,
 }
 
 struct KnownAddr {
@@ -582,6 +584,9 @@ impl Coordinator {
                         }
                     }
                 }
+                if self.drop_if_both_seeds(key) {
+                    return;
+                }
                 self.update_interest(key);
                 self.fill_requests(key);
             }
@@ -594,6 +599,9 @@ impl Coordinator {
                 p.got_bitfield = true;
                 if p.bitfield.set(piece) {
                     self.picker.peer_have(piece);
+                }
+                if self.drop_if_both_seeds(key) {
+                    return;
                 }
                 self.update_interest(key);
                 self.fill_requests(key);
@@ -696,6 +704,24 @@ impl Coordinator {
         }
         self.drop_peer(key, &err.to_string());
         self.connect_more();
+    }
+
+    /// Two seeds have nothing to trade: drop the connection, and (if we dialled its address)
+    /// never dial it again. Without this, a swarm of N seeds announcing to one tracker would
+    /// hold N² connections (two threads each) doing nothing.
+    fn drop_if_both_seeds(&mut self, key: PeerKey) -> bool {
+        let Some(p) = self.peers.get(&key) else {
+            return false;
+        };
+        if self.completed_at.is_none() || !p.bitfield.is_complete() {
+            return false;
+        }
+        let addr = p.addr;
+        self.drop_peer(key, "both of us are seeds");
+        if let Some(k) = addr.and_then(|a| self.known.get_mut(&a)) {
+            k.state = AddrState::Seed;
+        }
+        true
     }
 
     /// Tells the peer whether we want something it has.
@@ -961,10 +987,12 @@ impl Coordinator {
         if let Some(a) = &self.announcer {
             let _ = a.send(AnnouncerCommand::Completed);
         }
-        // Nothing more to want from anyone.
+        // Nothing more to want from anyone, and nothing to trade with other seeds.
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
-            self.update_interest(k);
+            if !self.drop_if_both_seeds(k) {
+                self.update_interest(k);
+            }
         }
     }
 

@@ -257,3 +257,39 @@ fn seed_drops_hostile_requests_and_keeps_serving_others() {
         assert_eq!(&body[9..], &content[start..start + 16384], "after {what}");
     }
 }
+
+#[test]
+fn two_seeds_do_not_keep_a_connection_to_each_other() {
+    let dir = scratch_dir("seed-seed");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("f.bin"), pseudo_random_bytes(41, 300_000)).unwrap();
+    let tracker = TrackerServer::start("127.0.0.1:0".parse().unwrap()).unwrap();
+    let torrent = dir.join("t.torrent");
+    make_torrent(
+        &src.join("f.bin"),
+        &[tracker.http_announce_url()],
+        32 * 1024,
+        &torrent,
+    );
+    let _a = start_seed(&dir, "seedA", &torrent, &src, "127.0.0.2", &[]);
+    let _b = start_seed(&dir, "seedB", &torrent, &src, "127.0.0.3", &[]);
+    // The later seed learns the earlier one from the tracker, dials it, and both hang up.
+    let logs = || {
+        ["seedA", "seedB"]
+            .map(|n| std::fs::read_to_string(dir.join(format!("{n}.log"))).unwrap_or_default())
+            .join("\n")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !logs().contains("both of us are seeds") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(logs().contains("both of us are seeds"), "{}", logs());
+    // ... and nobody dials again.
+    std::thread::sleep(Duration::from_secs(3));
+    let connects = logs().matches("connected: Some").count();
+    assert!(
+        connects <= 2,
+        "seeds kept reconnecting: {connects} connections"
+    );
+}
