@@ -3,8 +3,8 @@
 
     bench.py clients   one swarm of seeders per piece size; each client downloads the torrent
                        RUNS times, clients alternating (`make bench`)
-    bench.py peers     minibt's leecher against swarms of 5, 50, 200 minibt seeders
-                       (`make bench-peers`)
+    bench.py peers     leechers (minibt by default; `make lesson`: minibt, aria2, libtorrent)
+                       against swarms of 5, 50, 200 minibt seeders (`make bench-peers`)
     bench.py profile   one minibt download under `perf record` (cpu-clock samples), top
                        symbols printed (`make bench-profile`)
 
@@ -12,8 +12,8 @@ Every process runs on 127.0.0.x only and is killed at the end (process groups, i
 and on SIGINT/SIGTERM); every wait is bounded. Each download is verified (SHA-1 of the whole
 output against the source) before its row counts. All clients are measured the same external
 way: wall time from spawn to exit (transmission: to its finish script), user+sys CPU and
-context switches from wait4's rusage, peak RssAnon and peak Threads summed over the client's
-process tree sampled from /proc every ~50 ms.
+context switches from wait4's rusage, peak RssAnon, peak Threads and peak open TCP sockets
+summed over the client's process tree sampled from /proc every ~50 ms.
 
 Options come from the command line (see --help) or the Makefile's variables.
 """
@@ -139,6 +139,20 @@ def tree(pid):
     return out
 
 
+def sockets(pid):
+    """Open sockets of one process (its TCP connections plus a listener or two)."""
+    n = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
 def status_fields(pid):
     """(RssAnon KiB, Threads) of one process, or None once it is gone."""
     rss = thr = 0
@@ -157,8 +171,8 @@ def status_fields(pid):
 def measure(proc, t0, timeout, done_file=None):
     """Sample proc's tree until it exits (or done_file appears: then SIGTERM it).
 
-    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads)."""
-    peak_rss = peak_thr = 0
+    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads, peak sockets)."""
+    peak_rss = peak_thr = peak_sock = 0
     t_done = None
     timed_out = False
     deadline = t0 + timeout
@@ -168,13 +182,15 @@ def measure(proc, t0, timeout, done_file=None):
             proc.returncode = os.waitstatus_to_exitcode(status)
             t_end = time.monotonic()
             break
-        rss = thr = 0
+        rss = thr = sock = 0
         for p in tree(proc.pid):
             f = status_fields(p)
             if f:
                 rss += f[0]
                 thr += f[1]
+                sock += sockets(p)
         peak_rss, peak_thr = max(peak_rss, rss), max(peak_thr, thr)
+        peak_sock = max(peak_sock, sock)
         now = time.monotonic()
         if t_done is None and done_file and os.path.exists(done_file):
             t_done = now
@@ -187,10 +203,10 @@ def measure(proc, t0, timeout, done_file=None):
             timed_out = True
         time.sleep(SAMPLE_EVERY)
     if timed_out:
-        return t_end - t0, -1, ru, peak_rss, peak_thr
+        return t_end - t0, -1, ru, peak_rss, peak_thr, peak_sock
     if t_done is not None:  # finished, then stopped by us
-        return t_done - t0, 0, ru, peak_rss, peak_thr
-    return t_end - t0, proc.returncode, ru, peak_rss, peak_thr
+        return t_done - t0, 0, ru, peak_rss, peak_thr, peak_sock
+    return t_end - t0, proc.returncode, ru, peak_rss, peak_thr, peak_sock
 
 
 # ---- content, torrents, trackers --------------------------------------------------------------
@@ -372,24 +388,26 @@ def start_seeders(kinds, a, torrent, content_dir, first_ip, work, tag):
 
 # ---- leechers ---------------------------------------------------------------------------------
 
-LEECH_IP = {"minibt": "127.0.0.2", "minibt+fast-sha1": "127.0.0.2", "libtorrent": "127.0.0.3",
-            "aria2": "127.0.0.4", "rqbit": "127.0.0.5"}
+LEECH_IP = {"minibt": "127.0.0.2", "minibt+fast-sha1": "127.0.0.2", "minibt-alt": "127.0.0.6",
+            "libtorrent": "127.0.0.3", "aria2": "127.0.0.4", "rqbit": "127.0.0.5"}
+MINIBT_LEECHERS = ("minibt", "minibt+fast-sha1", "minibt-alt")
 
 
 def leech_cmd(client, a, torrent, out, report, extra=()):
     ip = LEECH_IP.get(client)
-    if client in ("minibt", "minibt+fast-sha1"):
-        exe = a.minibt if client == "minibt" else a.minibt_fast
+    if client in MINIBT_LEECHERS:
+        exe = {"minibt": a.minibt, "minibt+fast-sha1": a.minibt_fast,
+               "minibt-alt": a.minibt_alt}[client]
         return [exe, torrent, "-o", out, "--port", "0", "--bind-ip", ip, "-q", "--report",
                 report, "--timeout", "120", *extra]
     if client == "libtorrent":
-        return [PY, LT_CLIENT, "get", torrent, out, ip]
+        return [PY, LT_CLIENT, "get", torrent, out, ip, *extra]
     if client == "aria2":
         return ["aria2c", torrent, "-d", out, "--seed-time=0", "--enable-dht=false",
                 "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
                 "--disable-ipv6=true", f"--interface={ip}", "--listen-port=21000-21999",
                 "--summary-interval=0", "--console-log-level=warn",
-                "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120"]
+                "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120", *extra]
     if client == "rqbit":  # untested here: rqbit is not installed on the benchmark machine
         return ["rqbit", "--disable-dht", "download", "-o", out, "--exit-on-finish", torrent]
     raise SystemExit(f"unknown client {client}")
@@ -455,7 +473,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         res = measure(proc, t0, a.timeout)
     PROCS.stop(proc)
     PROCS.stop_many(extra_seeders)
-    secs, status, ru, rss, thr = res
+    secs, status, ru, rss, thr, sock = res
     produced = os.path.join(out, os.path.basename(a.content))
     ok = status == 0 and os.path.exists(produced) and \
         os.path.getsize(produced) == a.size and sha1_file(produced) == a.digest
@@ -467,7 +485,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         "seconds": round(secs, 3), "mb_s": round(a.size / secs / 1e6, 1) if secs > 0 else 0,
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
         "sys_s": round(ru.ru_stime, 3), "peak_rss_anon_mib": round(rss / 1024, 1),
-        "peak_threads": thr, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
+        "peak_threads": thr, "peak_sockets": sock, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
         "exit": status, "verified": ok,
     }
 
@@ -490,7 +508,7 @@ def summarize(rows, group_keys):
             "peak_threads": max(r["peak_threads"] for r in rs),
             "vol_cs": int(med("vol_cs")), "invol_cs": int(med("invol_cs")),
         })
-        for extra in ("peers_used",):
+        for extra in ("peers_used", "peak_sockets"):
             if extra in rs[0]:
                 s[extra] = int(med(extra))
         out.append(s)
@@ -645,16 +663,10 @@ def bench_peers(a):
                 if i % 20 == 19:
                     time.sleep(0.2)  # let a batch load before starting the next
             wait_seeders(a.tracker_port, ih, n, seeders, 600)
-            # minibt asks the tracker for 50 peers per announce: name every seeder directly.
-            peers = []
-            for i in range(n):
-                k = 8 + i
-                peers += ["--peer", f"127.0.{k // 250}.{k % 250 + 2}:{20000 + k % 20000}"]
             for run in range(a.runs):
                 for client in clients:
                     tag = f"peers{n}-{client}-{run}"
-                    a.leech_extra = ["--max-peers", str(n + 10), *peers] \
-                        if client.startswith("minibt") else []
+                    a.leech_extra = swarm_args(client, n)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
                     rep = os.path.join(a.work, f"report-{tag}.json")
@@ -664,7 +676,8 @@ def bench_peers(a):
                                  "client": client, "run": run + 1, **r})
                     log(f"{tag}: {r['seconds']} s, {r['mb_s']} MB/s, cpu {r['cpu_s']} s, "
                         f"RssAnon {r['peak_rss_anon_mib']} MiB, {r['peak_threads']} threads, "
-                        f"cs {r['vol_cs']}+{r['invol_cs']}, peers {r.get('peers_used', '?')}, "
+                        f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
+                        f"peers {r.get('peers_used', '?')}, "
                         f"verified={r['verified']}")
     except (OSError, SystemExit) as e:
         # e.g. EAGAIN from fork/clone: this machine caps tasks at about 1500-2000.
@@ -675,12 +688,43 @@ def bench_peers(a):
     os.makedirs(a.results, exist_ok=True)
     write_csv(os.path.join(a.results, f"peers-{stamp}.csv"), rows)
     summary = summarize(rows, ["seeders", "client"])
+    mib = a.size / (1 << 20)
+    for s in summary:  # the lesson's per-connection costs (docs/threads-vs-async.md)
+        s["cs_per_mib"] = round((s["vol_cs"] + s["invol_cs"]) / mib, 1)
+        s["cpu_ms_per_mib"] = round(s["cpu_s"] * 1000 / mib, 2)
     write_csv(os.path.join(a.results, f"peers-{stamp}-summary.csv"), summary)
     print_table(summary, ["seeders", "client", "runs", "median_s", "mb_s", "cpu_s",
-                          "peak_rss_anon_mib", "peak_threads", "vol_cs", "invol_cs",
-                          "peers_used"],
-                f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}")
+                          "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
+                          "invol_cs", "cs_per_mib", "cpu_ms_per_mib", "peers_used"],
+                f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}; "
+                f"peak_sockets = open sockets (connections + listeners); peers_used = peers "
+                f"that sent data (minibt's report only)")
+    if failed:
+        print("stopped early (see the log above): rows for larger swarms are missing")
     return 1 if any(not r["verified"] for r in rows) else 0
+
+
+def swarm_args(client, n):
+    """Leecher options that let each client use every one of n seeders, not a default cap."""
+    peers = []
+    for i in range(n):
+        k = 8 + i
+        peers.append(f"127.0.{k // 250}.{k % 250 + 2}:{20000 + k % 20000}")
+    if client.startswith("minibt"):
+        # Its announces ask for --max-peers peers, but the built-in tracker returns at most
+        # 200 (never the asker): name every seeder directly as well.
+        return ["--max-peers", str(n + 10), *(x for p in peers for x in ("--peer", p))]
+    if client == "libtorrent":
+        # It asks the tracker for 200 peers; defaults cap it at 200 connections and 30
+        # connection attempts a second: raise both and dial every seeder at once.
+        return ["--connections", str(n + 50), *(x for p in peers for x in ("--peer", p))]
+    if client == "aria2":
+        # No way to name peers on its command line. Its announces ask for 50 peers, so it
+        # re-announces every second (a fresh random 50 each time); --bt-max-peers=0 (no cap)
+        # is already set; above --bt-request-peer-speed-limit it stops adding peers, so that
+        # limit is set out of reach (it still adds about 5 a second beyond its first ~40).
+        return ["--bt-tracker-interval=1", "--bt-request-peer-speed-limit=100000M"]
+    return []
 
 
 def bench_profile(a):
@@ -736,13 +780,17 @@ def main():
     ap.add_argument("mode", choices=["clients", "peers", "profile"])
     ap.add_argument("--minibt", default=os.path.join(ROOT, "target/release/minibt"))
     ap.add_argument("--minibt-fast", default=os.path.join(ROOT, "target/fast-sha1/release/minibt"))
+    ap.add_argument("--minibt-alt", default=None,
+                    help="another minibt binary (say, built from a modified copy of the "
+                         "source), measured as the leecher `minibt-alt`; seeders stay --minibt")
     ap.add_argument("--size", default=None, help="content size (default 1G)")
     ap.add_argument("--pieces", default=None, help="piece sizes, comma-separated (256K,4M)")
     ap.add_argument("--seeders", default="libtorrent",
                     help="seeder kinds, one per seeder: minibt, libtorrent, aria2 (comma list), "
                          "or a count of libtorrent seeders")
     ap.add_argument("--clients", default=None,
-                    help="leechers: minibt,minibt+fast-sha1,libtorrent,aria2,transmission,rqbit")
+                    help="leechers: minibt,minibt+fast-sha1,minibt-alt,libtorrent,aria2,"
+                         "transmission,rqbit")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--peer-counts", default="5,50,200")
     ap.add_argument("--tracker", default="builtin", choices=["opentracker", "builtin"],
@@ -767,6 +815,9 @@ def main():
     for exe in (a.minibt,):
         if not os.access(exe, os.X_OK):
             raise SystemExit(f"{exe} missing: build it first (make bench does)")
+    if "minibt-alt" in a.clients.split(",") and not (a.minibt_alt
+                                                     and os.access(a.minibt_alt, os.X_OK)):
+        raise SystemExit("client minibt-alt needs --minibt-alt PATH (make: ALT_MINIBT=PATH)")
     if "minibt+fast-sha1" in a.clients and not os.access(a.minibt_fast, os.X_OK):
         log(f"{a.minibt_fast} missing: skipping minibt+fast-sha1")
         a.clients = a.clients.replace("minibt+fast-sha1", "")
