@@ -168,6 +168,20 @@ def status_fields(pid):
     return rss, thr
 
 
+def census(procs):
+    """(tasks on the whole machine, threads in procs summed, the most in one of procs): logged
+    by `bench.py peers` to show how close a swarm runs to a task limit."""
+    total = 0
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                total += len(os.listdir(f"/proc/{p}/task"))
+            except OSError:
+                pass
+    threads = [(status_fields(p.pid) or (0, 0))[1] for p in procs]
+    return total, sum(threads), max(threads, default=0)
+
+
 def measure(proc, t0, timeout, done_file=None):
     """Sample proc's tree until it exits (or done_file appears: then SIGTERM it).
 
@@ -643,6 +657,60 @@ def bench_clients(a):
     return 1 if bad else 0
 
 
+def seeder_addr(k):
+    return f"127.0.{k // 250}.{k % 250 + 2}", 20000 + k % 20000
+
+
+def announce_for(port, info_hash_hex, ip, peer_port, k, size):
+    """Register one seeder at the tracker ourselves (HTTP, BEP 3 `ip`, left=0)."""
+    import urllib.parse
+    import urllib.request
+    q = urllib.parse.urlencode({
+        "info_hash": bytes.fromhex(info_hash_hex), "peer_id": b"-BENCH0-" + b"%012d" % k,
+        "port": peer_port, "uploaded": 0, "downloaded": size, "left": 0, "compact": 1,
+        "event": "started", "ip": ip, "numwant": 0})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/announce?{q}", timeout=5) as r:
+        body = r.read()
+    if b"failure" in body:
+        raise SystemExit(f"tracker refused the announce for {ip}:{peer_port}: {body!r}")
+
+
+def start_swarm_seeder(a, torrent, k):
+    """One minibt seeder for `bench.py peers`, in its own directory (a hard link to the content
+    and a copy of the primed resume state: minibt seeders sharing one directory race on
+    their shared resume file), announcing to a tracker that is not there: given a live one,
+    every seeder asks for up to 200 peers and dials every other seeder, and those seed-to-seed
+    connections (two threads at each end) stay open, 200 seeders would need ~80,000 threads.
+    The harness lists the seeder at the real tracker itself (announce_for)."""
+    d = os.path.join(a.work, "swarm", str(k))
+    os.makedirs(d, exist_ok=True)
+    name = os.path.basename(a.content)
+    link = os.path.join(d, name)
+    if not os.path.exists(link):
+        os.link(a.content, link)
+    state = f".{name}.minibt-resume"
+    shutil.copyfile(os.path.join(a.content_dir, state), os.path.join(d, state))
+    ip, port = seeder_addr(k)
+    cmd = [a.minibt, "seed", a.dead_torrent, "--from", d, "--port", str(port), "--bind-ip", ip,
+           "-q", "--max-peers", "250"]
+    return PROCS.spawn(cmd, os.path.join(a.work, f"seed-p-minibt-{k}.log"))
+
+
+def wait_listening(procs, ks, timeout):
+    deadline = time.monotonic() + timeout
+    for p, k in zip(procs, ks):
+        while True:
+            if p.poll() is not None:
+                raise SystemExit(f"a seeder exited with {p.returncode}: {' '.join(p.args)}")
+            try:
+                socket.create_connection(seeder_addr(k), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"seeder {seeder_addr(k)} not listening after {timeout} s")
+                time.sleep(0.05)
+
+
 def bench_peers(a):
     counts = sorted(int(n) for n in a.peer_counts.split(","))
     clients = [c for c in a.clients.split(",") if c and available(c)]
@@ -650,21 +718,33 @@ def bench_peers(a):
     torrent, ih = setup(a, [piece])[piece]
     a.content_dir = seed_dir(a, piece)
     prime_minibt(a, torrent, ih, a.content_dir)
+    # The seeders' copy of the torrent (same info hash) names a tracker nobody listens on.
+    a.dead_torrent = os.path.join(a.work, f"swarm-{human(a.size)}-{human(piece)}.torrent")
+    make_torrent(a.minibt, a.content, piece, f"http://127.0.0.1:{free_port()}/announce",
+                 a.dead_torrent)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     rows, seeders = [], []
     failed = False
     try:
         for n in counts:
             log(f"swarm of {n} minibt seeders ({human(a.size)}, {human(piece)} pieces)")
-            more = n - len(seeders)
-            for i in range(more):
-                seeders += start_seeders(["minibt"], a, torrent, a.content_dir,
-                                         8 + len(seeders), a.work, "p")
+            ks = list(range(8 + len(seeders), 8 + n))
+            new = []
+            for i, k in enumerate(ks):
+                new.append(start_swarm_seeder(a, torrent, k))
                 if i % 20 == 19:
                     time.sleep(0.2)  # let a batch load before starting the next
-            wait_seeders(a.tracker_port, ih, n, seeders, 600)
+            seeders += new
+            wait_listening(new, ks, 600)
+            for k in ks:
+                announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
+            wait_seeders(a.tracker_port, ih, n, seeders, 60)
+            log("tasks on the machine %d; seeders' threads %d (at most %d in one)"
+                % census(seeders))
             for run in range(a.runs):
                 for client in clients:
+                    for k in range(8, 8 + n):  # again: the tracker forgets silent peers
+                        announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
                     tag = f"peers{n}-{client}-{run}"
                     a.leech_extra = swarm_args(client, n)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
@@ -679,9 +759,13 @@ def bench_peers(a):
                         f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
                         f"peers {r.get('peers_used', '?')}, "
                         f"verified={r['verified']}")
+                    log("after it: tasks on the machine %d; seeders' threads %d (at most %d "
+                        "in one)" % census(seeders))
     except (OSError, SystemExit) as e:
         # e.g. EAGAIN from fork/clone: this machine caps tasks at about 1500-2000.
         log(f"stopped early: {e!r}; keeping the rows measured so far")
+        log("tasks on the machine %d; seeders' threads %d (at most %d in one); %d seeders "
+            "running" % (*census(seeders), sum(p.poll() is None for p in seeders)))
         failed = True
     finally:
         PROCS.stop_many(seeders)
@@ -706,10 +790,7 @@ def bench_peers(a):
 
 def swarm_args(client, n):
     """Leecher options that let each client use every one of n seeders, not a default cap."""
-    peers = []
-    for i in range(n):
-        k = 8 + i
-        peers.append(f"127.0.{k // 250}.{k % 250 + 2}:{20000 + k % 20000}")
+    peers = ["%s:%d" % seeder_addr(8 + i) for i in range(n)]
     if client.startswith("minibt"):
         # Its announces ask for --max-peers peers, but the built-in tracker returns at most
         # 200 (never the asker): name every seeder directly as well.
