@@ -50,13 +50,16 @@ fuzz:
 # Benchmarks (issue 8; not part of `make test`): see README's "Performance" and bench/bench.py.
 # make bench [SIZE=1G] [PIECE=256K,4M] [RUNS=3] [SEEDERS=libtorrent] [CLIENTS=...] [TRACKER=builtin]
 # make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3]
+# make lesson [SIZE=1G] [PEERS=5,50,200] [LESSON_RUNS=1] [CLIENTS=minibt,aria2,libtorrent]
+#   CLIENTS=minibt,minibt-alt ALT_MINIBT=/path/to/modified/minibt: A/B a modified leecher
 BENCH_PY ?= /usr/bin/python3
 RUNS ?= 3
 BENCH_ARGS = $(if $(SIZE),--size $(SIZE)) $(if $(PIECE),--pieces $(PIECE)) --runs $(RUNS) \
 	$(if $(SEEDERS),--seeders $(SEEDERS)) $(if $(CLIENTS),--clients $(CLIENTS)) \
-	$(if $(TRACKER),--tracker $(TRACKER)) $(if $(BENCH_DIR),--work $(BENCH_DIR))
+	$(if $(TRACKER),--tracker $(TRACKER)) $(if $(BENCH_DIR),--work $(BENCH_DIR)) \
+	$(if $(ALT_MINIBT),--minibt-alt $(ALT_MINIBT))
 
-.PHONY: bench bench-peers bench-build bench-profile
+.PHONY: bench bench-peers bench-build bench-profile lesson
 
 bench-build:
 	$(CARGO) build --release
@@ -67,6 +70,16 @@ bench: bench-build
 
 bench-peers: bench-build
 	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) $(if $(PEERS),--peer-counts $(PEERS))
+
+# Issue 9's lesson, docs/threads-vs-async.md: one thread per peer (minibt), one event loop (aria2)
+# and asynchronous I/O (libtorrent) leeching from the same swarms of 5, 50, 200 minibt seeders.
+# Prints the table; CSVs in bench/results/peers-DATE*.csv.
+LESSON_RUNS ?= 1
+LESSON_CLIENTS = $(if $(CLIENTS),$(CLIENTS),minibt,aria2,libtorrent)
+LESSON_PEERS = $(if $(PEERS),$(PEERS),5,50,200)
+lesson: bench-build
+	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) --runs $(LESSON_RUNS) \
+		--clients $(LESSON_CLIENTS) --peer-counts $(LESSON_PEERS)
 
 # One minibt download (default 1 GiB, 256 KiB pieces, one libtorrent seeder) under perf.
 bench-profile: bench-build

@@ -3,8 +3,8 @@
 
     bench.py clients   one swarm of seeders per piece size; each client downloads the torrent
                        RUNS times, clients alternating (`make bench`)
-    bench.py peers     minibt's leecher against swarms of 5, 50, 200 minibt seeders
-                       (`make bench-peers`)
+    bench.py peers     leechers (minibt by default; `make lesson`: minibt, aria2, libtorrent)
+                       against swarms of 5, 50, 200 minibt seeders (`make bench-peers`)
     bench.py profile   one minibt download under `perf record` (cpu-clock samples), top
                        symbols printed (`make bench-profile`)
 
@@ -12,8 +12,8 @@ Every process runs on 127.0.0.x only and is killed at the end (process groups, i
 and on SIGINT/SIGTERM); every wait is bounded. Each download is verified (SHA-1 of the whole
 output against the source) before its row counts. All clients are measured the same external
 way: wall time from spawn to exit (transmission: to its finish script), user+sys CPU and
-context switches from wait4's rusage, peak RssAnon and peak Threads summed over the client's
-process tree sampled from /proc every ~50 ms.
+context switches from wait4's rusage, peak RssAnon, peak Threads and peak open TCP sockets
+summed over the client's process tree sampled from /proc every ~50 ms.
 
 Options come from the command line (see --help) or the Makefile's variables.
 """
@@ -139,6 +139,20 @@ def tree(pid):
     return out
 
 
+def sockets(pid):
+    """Open sockets of one process (its TCP connections plus a listener or two)."""
+    n = 0
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                n += os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:")
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
+
+
 def status_fields(pid):
     """(RssAnon KiB, Threads) of one process, or None once it is gone."""
     rss = thr = 0
@@ -154,11 +168,25 @@ def status_fields(pid):
     return rss, thr
 
 
+def census(procs):
+    """(tasks on the whole machine, threads in procs summed, the most in one of procs): logged
+    by `bench.py peers` to show how close a swarm runs to a task limit."""
+    total = 0
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                total += len(os.listdir(f"/proc/{p}/task"))
+            except OSError:
+                pass
+    threads = [(status_fields(p.pid) or (0, 0))[1] for p in procs]
+    return total, sum(threads), max(threads, default=0)
+
+
 def measure(proc, t0, timeout, done_file=None):
     """Sample proc's tree until it exits (or done_file appears: then SIGTERM it).
 
-    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads)."""
-    peak_rss = peak_thr = 0
+    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads, peak sockets)."""
+    peak_rss = peak_thr = peak_sock = 0
     t_done = None
     timed_out = False
     deadline = t0 + timeout
@@ -168,13 +196,15 @@ def measure(proc, t0, timeout, done_file=None):
             proc.returncode = os.waitstatus_to_exitcode(status)
             t_end = time.monotonic()
             break
-        rss = thr = 0
+        rss = thr = sock = 0
         for p in tree(proc.pid):
             f = status_fields(p)
             if f:
                 rss += f[0]
                 thr += f[1]
+                sock += sockets(p)
         peak_rss, peak_thr = max(peak_rss, rss), max(peak_thr, thr)
+        peak_sock = max(peak_sock, sock)
         now = time.monotonic()
         if t_done is None and done_file and os.path.exists(done_file):
             t_done = now
@@ -187,10 +217,10 @@ def measure(proc, t0, timeout, done_file=None):
             timed_out = True
         time.sleep(SAMPLE_EVERY)
     if timed_out:
-        return t_end - t0, -1, ru, peak_rss, peak_thr
+        return t_end - t0, -1, ru, peak_rss, peak_thr, peak_sock
     if t_done is not None:  # finished, then stopped by us
-        return t_done - t0, 0, ru, peak_rss, peak_thr
-    return t_end - t0, proc.returncode, ru, peak_rss, peak_thr
+        return t_done - t0, 0, ru, peak_rss, peak_thr, peak_sock
+    return t_end - t0, proc.returncode, ru, peak_rss, peak_thr, peak_sock
 
 
 # ---- content, torrents, trackers --------------------------------------------------------------
@@ -372,24 +402,26 @@ def start_seeders(kinds, a, torrent, content_dir, first_ip, work, tag):
 
 # ---- leechers ---------------------------------------------------------------------------------
 
-LEECH_IP = {"minibt": "127.0.0.2", "minibt+fast-sha1": "127.0.0.2", "libtorrent": "127.0.0.3",
-            "aria2": "127.0.0.4", "rqbit": "127.0.0.5"}
+LEECH_IP = {"minibt": "127.0.0.2", "minibt+fast-sha1": "127.0.0.2", "minibt-alt": "127.0.0.6",
+            "libtorrent": "127.0.0.3", "aria2": "127.0.0.4", "rqbit": "127.0.0.5"}
+MINIBT_LEECHERS = ("minibt", "minibt+fast-sha1", "minibt-alt")
 
 
 def leech_cmd(client, a, torrent, out, report, extra=()):
     ip = LEECH_IP.get(client)
-    if client in ("minibt", "minibt+fast-sha1"):
-        exe = a.minibt if client == "minibt" else a.minibt_fast
+    if client in MINIBT_LEECHERS:
+        exe = {"minibt": a.minibt, "minibt+fast-sha1": a.minibt_fast,
+               "minibt-alt": a.minibt_alt}[client]
         return [exe, torrent, "-o", out, "--port", "0", "--bind-ip", ip, "-q", "--report",
                 report, "--timeout", "120", *extra]
     if client == "libtorrent":
-        return [PY, LT_CLIENT, "get", torrent, out, ip]
+        return [PY, LT_CLIENT, "get", torrent, out, ip, *extra]
     if client == "aria2":
         return ["aria2c", torrent, "-d", out, "--seed-time=0", "--enable-dht=false",
                 "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
                 "--disable-ipv6=true", f"--interface={ip}", "--listen-port=21000-21999",
                 "--summary-interval=0", "--console-log-level=warn",
-                "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120"]
+                "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120", *extra]
     if client == "rqbit":  # untested here: rqbit is not installed on the benchmark machine
         return ["rqbit", "--disable-dht", "download", "-o", out, "--exit-on-finish", torrent]
     raise SystemExit(f"unknown client {client}")
@@ -455,7 +487,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         res = measure(proc, t0, a.timeout)
     PROCS.stop(proc)
     PROCS.stop_many(extra_seeders)
-    secs, status, ru, rss, thr = res
+    secs, status, ru, rss, thr, sock = res
     produced = os.path.join(out, os.path.basename(a.content))
     ok = status == 0 and os.path.exists(produced) and \
         os.path.getsize(produced) == a.size and sha1_file(produced) == a.digest
@@ -467,7 +499,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         "seconds": round(secs, 3), "mb_s": round(a.size / secs / 1e6, 1) if secs > 0 else 0,
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
         "sys_s": round(ru.ru_stime, 3), "peak_rss_anon_mib": round(rss / 1024, 1),
-        "peak_threads": thr, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
+        "peak_threads": thr, "peak_sockets": sock, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
         "exit": status, "verified": ok,
     }
 
@@ -490,7 +522,7 @@ def summarize(rows, group_keys):
             "peak_threads": max(r["peak_threads"] for r in rs),
             "vol_cs": int(med("vol_cs")), "invol_cs": int(med("invol_cs")),
         })
-        for extra in ("peers_used",):
+        for extra in ("peers_used", "peak_sockets"):
             if extra in rs[0]:
                 s[extra] = int(med(extra))
         out.append(s)
@@ -625,6 +657,60 @@ def bench_clients(a):
     return 1 if bad else 0
 
 
+def seeder_addr(k):
+    return f"127.0.{k // 250}.{k % 250 + 2}", 20000 + k % 20000
+
+
+def announce_for(port, info_hash_hex, ip, peer_port, k, size):
+    """Register one seeder at the tracker ourselves (HTTP, BEP 3 `ip`, left=0)."""
+    import urllib.parse
+    import urllib.request
+    q = urllib.parse.urlencode({
+        "info_hash": bytes.fromhex(info_hash_hex), "peer_id": b"-BENCH0-" + b"%012d" % k,
+        "port": peer_port, "uploaded": 0, "downloaded": size, "left": 0, "compact": 1,
+        "event": "started", "ip": ip, "numwant": 0})
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/announce?{q}", timeout=5) as r:
+        body = r.read()
+    if b"failure" in body:
+        raise SystemExit(f"tracker refused the announce for {ip}:{peer_port}: {body!r}")
+
+
+def start_swarm_seeder(a, torrent, k):
+    """One minibt seeder for `bench.py peers`, in its own directory (a hard link to the content
+    and a copy of the primed resume state: minibt seeders sharing one directory race on
+    their shared resume file), announcing to a tracker that is not there: given a live one,
+    every seeder asks for up to 200 peers and dials every other seeder, and those seed-to-seed
+    connections (two threads at each end) stay open, 200 seeders would need ~80,000 threads.
+    The harness lists the seeder at the real tracker itself (announce_for)."""
+    d = os.path.join(a.work, "swarm", str(k))
+    os.makedirs(d, exist_ok=True)
+    name = os.path.basename(a.content)
+    link = os.path.join(d, name)
+    if not os.path.exists(link):
+        os.link(a.content, link)
+    state = f".{name}.minibt-resume"
+    shutil.copyfile(os.path.join(a.content_dir, state), os.path.join(d, state))
+    ip, port = seeder_addr(k)
+    cmd = [a.minibt, "seed", a.dead_torrent, "--from", d, "--port", str(port), "--bind-ip", ip,
+           "-q", "--max-peers", "250"]
+    return PROCS.spawn(cmd, os.path.join(a.work, f"seed-p-minibt-{k}.log"))
+
+
+def wait_listening(procs, ks, timeout):
+    deadline = time.monotonic() + timeout
+    for p, k in zip(procs, ks):
+        while True:
+            if p.poll() is not None:
+                raise SystemExit(f"a seeder exited with {p.returncode}: {' '.join(p.args)}")
+            try:
+                socket.create_connection(seeder_addr(k), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"seeder {seeder_addr(k)} not listening after {timeout} s")
+                time.sleep(0.05)
+
+
 def bench_peers(a):
     counts = sorted(int(n) for n in a.peer_counts.split(","))
     clients = [c for c in a.clients.split(",") if c and available(c)]
@@ -632,29 +718,35 @@ def bench_peers(a):
     torrent, ih = setup(a, [piece])[piece]
     a.content_dir = seed_dir(a, piece)
     prime_minibt(a, torrent, ih, a.content_dir)
+    # The seeders' copy of the torrent (same info hash) names a tracker nobody listens on.
+    a.dead_torrent = os.path.join(a.work, f"swarm-{human(a.size)}-{human(piece)}.torrent")
+    make_torrent(a.minibt, a.content, piece, f"http://127.0.0.1:{free_port()}/announce",
+                 a.dead_torrent)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     rows, seeders = [], []
     failed = False
     try:
         for n in counts:
             log(f"swarm of {n} minibt seeders ({human(a.size)}, {human(piece)} pieces)")
-            more = n - len(seeders)
-            for i in range(more):
-                seeders += start_seeders(["minibt"], a, torrent, a.content_dir,
-                                         8 + len(seeders), a.work, "p")
+            ks = list(range(8 + len(seeders), 8 + n))
+            new = []
+            for i, k in enumerate(ks):
+                new.append(start_swarm_seeder(a, torrent, k))
                 if i % 20 == 19:
                     time.sleep(0.2)  # let a batch load before starting the next
-            wait_seeders(a.tracker_port, ih, n, seeders, 600)
-            # minibt asks the tracker for 50 peers per announce: name every seeder directly.
-            peers = []
-            for i in range(n):
-                k = 8 + i
-                peers += ["--peer", f"127.0.{k // 250}.{k % 250 + 2}:{20000 + k % 20000}"]
+            seeders += new
+            wait_listening(new, ks, 600)
+            for k in ks:
+                announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
+            wait_seeders(a.tracker_port, ih, n, seeders, 60)
+            log("tasks on the machine %d; seeders' threads %d (at most %d in one)"
+                % census(seeders))
             for run in range(a.runs):
                 for client in clients:
+                    for k in range(8, 8 + n):  # again: the tracker forgets silent peers
+                        announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
                     tag = f"peers{n}-{client}-{run}"
-                    a.leech_extra = ["--max-peers", str(n + 10), *peers] \
-                        if client.startswith("minibt") else []
+                    a.leech_extra = swarm_args(client, n)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
                     rep = os.path.join(a.work, f"report-{tag}.json")
@@ -664,23 +756,56 @@ def bench_peers(a):
                                  "client": client, "run": run + 1, **r})
                     log(f"{tag}: {r['seconds']} s, {r['mb_s']} MB/s, cpu {r['cpu_s']} s, "
                         f"RssAnon {r['peak_rss_anon_mib']} MiB, {r['peak_threads']} threads, "
-                        f"cs {r['vol_cs']}+{r['invol_cs']}, peers {r.get('peers_used', '?')}, "
+                        f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
+                        f"peers {r.get('peers_used', '?')}, "
                         f"verified={r['verified']}")
+                    log("after it: tasks on the machine %d; seeders' threads %d (at most %d "
+                        "in one)" % census(seeders))
     except (OSError, SystemExit) as e:
         # e.g. EAGAIN from fork/clone: this machine caps tasks at about 1500-2000.
         log(f"stopped early: {e!r}; keeping the rows measured so far")
+        log("tasks on the machine %d; seeders' threads %d (at most %d in one); %d seeders "
+            "running" % (*census(seeders), sum(p.poll() is None for p in seeders)))
         failed = True
     finally:
         PROCS.stop_many(seeders)
     os.makedirs(a.results, exist_ok=True)
     write_csv(os.path.join(a.results, f"peers-{stamp}.csv"), rows)
     summary = summarize(rows, ["seeders", "client"])
+    mib = a.size / (1 << 20)
+    for s in summary:  # the lesson's per-connection costs (docs/threads-vs-async.md)
+        s["cs_per_mib"] = round((s["vol_cs"] + s["invol_cs"]) / mib, 1)
+        s["cpu_ms_per_mib"] = round(s["cpu_s"] * 1000 / mib, 2)
     write_csv(os.path.join(a.results, f"peers-{stamp}-summary.csv"), summary)
     print_table(summary, ["seeders", "client", "runs", "median_s", "mb_s", "cpu_s",
-                          "peak_rss_anon_mib", "peak_threads", "vol_cs", "invol_cs",
-                          "peers_used"],
-                f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}")
+                          "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
+                          "invol_cs", "cs_per_mib", "cpu_ms_per_mib", "peers_used"],
+                f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}; "
+                f"peak_sockets = open sockets (connections + listeners); peers_used = peers "
+                f"that sent data (minibt's report only)")
+    if failed:
+        print("stopped early (see the log above): rows for larger swarms are missing")
     return 1 if any(not r["verified"] for r in rows) else 0
+
+
+def swarm_args(client, n):
+    """Leecher options that let each client use every one of n seeders, not a default cap."""
+    peers = ["%s:%d" % seeder_addr(8 + i) for i in range(n)]
+    if client.startswith("minibt"):
+        # Its announces ask for --max-peers peers, but the built-in tracker returns at most
+        # 200 (never the asker): name every seeder directly as well.
+        return ["--max-peers", str(n + 10), *(x for p in peers for x in ("--peer", p))]
+    if client == "libtorrent":
+        # It asks the tracker for 200 peers; defaults cap it at 200 connections and 30
+        # connection attempts a second: raise both and dial every seeder at once.
+        return ["--connections", str(n + 50), *(x for p in peers for x in ("--peer", p))]
+    if client == "aria2":
+        # No way to name peers on its command line. Its announces ask for 50 peers, so it
+        # re-announces every second (a fresh random 50 each time); --bt-max-peers=0 (no cap)
+        # is already set; above --bt-request-peer-speed-limit it stops adding peers, so that
+        # limit is set out of reach (it still adds about 5 a second beyond its first ~40).
+        return ["--bt-tracker-interval=1", "--bt-request-peer-speed-limit=100000M"]
+    return []
 
 
 def bench_profile(a):
@@ -736,13 +861,17 @@ def main():
     ap.add_argument("mode", choices=["clients", "peers", "profile"])
     ap.add_argument("--minibt", default=os.path.join(ROOT, "target/release/minibt"))
     ap.add_argument("--minibt-fast", default=os.path.join(ROOT, "target/fast-sha1/release/minibt"))
+    ap.add_argument("--minibt-alt", default=None,
+                    help="another minibt binary (say, built from a modified copy of the "
+                         "source), measured as the leecher `minibt-alt`; seeders stay --minibt")
     ap.add_argument("--size", default=None, help="content size (default 1G)")
     ap.add_argument("--pieces", default=None, help="piece sizes, comma-separated (256K,4M)")
     ap.add_argument("--seeders", default="libtorrent",
                     help="seeder kinds, one per seeder: minibt, libtorrent, aria2 (comma list), "
                          "or a count of libtorrent seeders")
     ap.add_argument("--clients", default=None,
-                    help="leechers: minibt,minibt+fast-sha1,libtorrent,aria2,transmission,rqbit")
+                    help="leechers: minibt,minibt+fast-sha1,minibt-alt,libtorrent,aria2,"
+                         "transmission,rqbit")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--peer-counts", default="5,50,200")
     ap.add_argument("--tracker", default="builtin", choices=["opentracker", "builtin"],
@@ -767,6 +896,9 @@ def main():
     for exe in (a.minibt,):
         if not os.access(exe, os.X_OK):
             raise SystemExit(f"{exe} missing: build it first (make bench does)")
+    if "minibt-alt" in a.clients.split(",") and not (a.minibt_alt
+                                                     and os.access(a.minibt_alt, os.X_OK)):
+        raise SystemExit("client minibt-alt needs --minibt-alt PATH (make: ALT_MINIBT=PATH)")
     if "minibt+fast-sha1" in a.clients and not os.access(a.minibt_fast, os.X_OK):
         log(f"{a.minibt_fast} missing: skipping minibt+fast-sha1")
         a.clients = a.clients.replace("minibt+fast-sha1", "")

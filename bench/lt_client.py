@@ -2,7 +2,10 @@
 """A minimal libtorrent (python3-libtorrent) seeder or leecher for bench/bench.py.
 
     lt_client.py seed TORRENT DIR IP   check DIR, print "ready", seed until killed
-    lt_client.py get  TORRENT DIR IP   download into DIR, exit 0 once every piece is verified
+    lt_client.py get  TORRENT DIR IP [--peer IP:PORT]... [--connections N]
+                                       download into DIR, exit 0 once every piece is verified;
+                                       dial each --peer at once, allow N connections (and N
+                                       connection attempts a second; default: libtorrent's own)
 
 Loopback only: it listens on and connects from IP (127.0.0.x), with DHT, local peer discovery,
 UPnP and NAT-PMP off, and several connections per IP allowed (all peers are on 127.x).
@@ -14,8 +17,14 @@ import time
 import libtorrent as lt
 
 
-def session(ip):
+def session(ip, connections=None):
+    extra = {}
+    if connections:
+        # libtorrent's defaults: 200 connections, 30 connection attempts a second.
+        extra = {"connections_limit": connections, "connection_speed": connections,
+                 "listen_queue_size": connections}
     return lt.session({
+        **extra,
         "listen_interfaces": f"{ip}:0",
         "outgoing_interfaces": ip,
         "enable_dht": False,
@@ -33,11 +42,25 @@ def session(ip):
 
 def main():
     mode, torrent, out, ip = sys.argv[1:5]
-    s = session(ip)
+    peers, connections, rest = [], None, sys.argv[5:]
+    while rest:
+        flag, value, rest = rest[0], rest[1], rest[2:]
+        if flag == "--peer":
+            host, port = value.rsplit(":", 1)
+            peers.append((host, int(port)))
+        elif flag == "--connections":
+            connections = int(value)
+        else:
+            sys.exit(f"unknown option {flag}")
+    s = session(ip, connections)
     atp = lt.add_torrent_params()
     atp.ti = lt.torrent_info(torrent)
     atp.save_path = out
+    if connections:
+        atp.max_connections = connections
     h = s.add_torrent(atp)
+    for peer in peers:
+        h.connect_peer(peer)
     deadline = time.monotonic() + float(os.environ.get("LT_TIMEOUT", "600"))
     if mode == "seed":
         while not h.status().is_seeding:
