@@ -175,6 +175,10 @@ struct KnownAddr {
 const MAX_BLOCKS_IN_FLIGHT: usize = 1024;
 /// The fewest requests a peer that unchokes us gets, even in a large swarm.
 const MIN_QUEUE_DEPTH: usize = 4;
+/// Peers we request blocks from at once. In a swarm of hundreds, a few dozen fast peers fill
+/// the link; asking all of them keeps hundreds of threads runnable for nothing but context
+/// switches. The slowest active peer is swapped for an idle one every tick.
+const MAX_ACTIVE_PEERS: usize = 32;
 
 /// Who sent one block of a failed piece, and the digest of what they sent.
 type BlockWitness = (Option<SocketAddr>, [u8; 20]);
@@ -217,6 +221,8 @@ pub struct Coordinator {
     /// Peers that unchoke us and that we want data from (recounted every tick): the divisor
     /// of the in-flight budget.
     unchoking_peers: usize,
+    /// Peers we currently request from (at most [`MAX_ACTIVE_PEERS`]).
+    active: std::collections::HashSet<PeerKey>,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
     resume: Option<Sender<Bitfield>>,
@@ -269,6 +275,7 @@ impl Coordinator {
             requests: Vec::new(),
             batching: None,
             unchoking_peers: 1,
+            active: std::collections::HashSet::new(),
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
             resume: outputs.resume,
@@ -497,6 +504,7 @@ impl Coordinator {
             return;
         };
         log::debug!("peer {key} {:?} dropped: {why}", p.addr);
+        self.active.remove(&key);
         self.picker.peer_gone(key, &p.bitfield);
         if p.handshaken {
             self.run.per_peer.push(PeerSummary {
@@ -614,6 +622,7 @@ impl Coordinator {
                     .saturating_add(self.picker.outstanding(key) as u32);
                 // Outstanding requests are void once choked (BEP 3): back to the pool.
                 self.picker.requests_returned(key);
+                self.active.remove(&key);
                 self.fill_all_but(key);
             }
             EventKind::Unchoke => {
@@ -764,7 +773,13 @@ impl Coordinator {
         if p.peer_choking || !p.am_interested || self.completed_at.is_some() {
             return;
         }
-        let depth = Self::queue_depth(p, self.unchoking_peers);
+        if !self.active.contains(&key) {
+            if self.active.len() >= MAX_ACTIVE_PEERS {
+                return; // enough peers are busy sending to us
+            }
+            self.active.insert(key);
+        }
+        let depth = Self::queue_depth(p, self.unchoking_peers.min(MAX_ACTIVE_PEERS));
         let outstanding = self.picker.outstanding(key);
         if outstanding >= depth {
             return;
@@ -1038,6 +1053,7 @@ impl Coordinator {
         }
         for key in snubbed {
             log::info!("peer {key} snubbed us: its requests go to others");
+            self.active.remove(&key);
             let outstanding = self.picker.outstanding(key) as u32;
             if let Some(p) = self.peers.get_mut(&key) {
                 p.withdrawn = p.withdrawn.saturating_add(outstanding);
@@ -1054,6 +1070,18 @@ impl Coordinator {
             .filter(|p| !p.peer_choking && p.am_interested)
             .count()
             .max(1);
+        // With peers waiting outside a full active set, the slowest active one makes room.
+        if self.active.len() >= MAX_ACTIVE_PEERS && self.unchoking_peers > self.active.len() {
+            let slowest = self
+                .active
+                .iter()
+                .filter_map(|k| self.peers.get(k).map(|p| (*k, p.down.rate())))
+                .min_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(k, _)| k);
+            if let Some(k) = slowest {
+                self.active.remove(&k);
+            }
+        }
         // A safety net: any peer left with room in its queue gets requests again.
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
