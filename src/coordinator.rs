@@ -210,6 +210,8 @@ pub struct Coordinator {
     down: RateMeter,
     up: RateMeter,
     last_progress: Instant,
+    /// When the coordinator started (average rates on the last progress line).
+    started: Instant,
     completed_at: Option<Instant>,
     progress: Progress,
     optimistic_rotated: Instant,
@@ -268,6 +270,7 @@ impl Coordinator {
             down: RateMeter::default(),
             up: RateMeter::default(),
             last_progress: now,
+            started: now,
             completed_at: None,
             progress,
             optimistic_rotated: now,
@@ -355,7 +358,12 @@ impl Coordinator {
                 }
             }
         }
-        self.progress.update(&self.snapshot());
+        // The last line shows the run's average rates rather than the last second's.
+        let mut last = self.snapshot();
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        last.down_rate = self.down.total() as f64 / secs;
+        last.up_rate = self.up.total() as f64 / secs;
+        self.progress.update(&last);
         self.progress.finish();
         self.run.downloaded = self.down.total();
         self.run.uploaded = self.up.total();
