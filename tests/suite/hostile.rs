@@ -37,24 +37,10 @@ fn seeder(name: &str, extra: &[&str]) -> Seeder {
         PIECE,
         &torrent,
     );
-    let port = free_port();
-    let port_s = port.to_string();
-    let mut args = vec![
-        "seed",
-        torrent.to_str().unwrap(),
-        "--from",
-        src.to_str().unwrap(),
-        "--port",
-        &port_s,
-        "--bind-ip",
-        "127.0.0.1",
-        "--no-tracker",
-        "-q",
-    ];
+    let mut args = vec!["--no-tracker"];
     args.extend_from_slice(extra);
-    let proc = minibt("seeder", &args, &dir.join("seeder.log"));
+    let (proc, port) = start_seed(&dir, "seeder", &torrent, &src, "127.0.0.1", &args);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_listening(addr, Duration::from_secs(30)));
     Seeder {
         _proc: proc,
         addr,
