@@ -809,7 +809,8 @@ def swarm_args(client, n):
 
 
 def bench_profile(a):
-    """Profile minibt's leecher (perf cpu-clock samples) on one download; print the top symbols."""
+    """Profile one leecher (minibt unless --profile-client) with perf cpu-clock samples on one
+    download; print the top symbols."""
     if not shutil.which("perf"):
         raise SystemExit("perf not installed (Debian: linux-perf)")
     kinds = [k for k in a.seeders.split(",") if k]
@@ -826,7 +827,8 @@ def bench_profile(a):
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         cmd = ["perf", "record", "-e", "cpu-clock", "-F", "4000", "-g", "-o", data, "--",
-               *leech_cmd("minibt", a, torrent, out, os.path.join(a.work, "report-prof.json"))]
+               *leech_cmd(a.profile_client, a, torrent, out,
+                          os.path.join(a.work, "report-prof.json"), a.leech_extra)]
         p = PROCS.spawn(cmd, os.path.join(a.work, "perf-record.log"))
         p.wait(timeout=a.timeout)
         produced = os.path.join(out, os.path.basename(a.content))
@@ -873,6 +875,8 @@ def main():
                     help="leechers: minibt,minibt+fast-sha1,minibt-alt,libtorrent,aria2,"
                          "transmission,rqbit")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--profile-client", default="minibt",
+                    help="the leecher `profile` runs under perf (any client `--clients` takes)")
     ap.add_argument("--peer-counts", default="5,50,200")
     ap.add_argument("--tracker", default="builtin", choices=["opentracker", "builtin"],
                     help="builtin honours BEP 3 `ip`; opentracker records the source address, "

@@ -62,6 +62,9 @@ pub struct CoordinatorConfig {
     pub listen_addr: Option<SocketAddr>,
     /// Upload slots (the optimistic one comes on top).
     pub upload_slots: usize,
+    /// msync every map before reporting completion. Off where the resume state records the
+    /// boot id instead (`crate::resume_store`): the kernel writes the pages back.
+    pub flush_on_complete: bool,
 }
 
 /// Channels the coordinator listens on.
@@ -899,11 +902,13 @@ impl Coordinator {
                     self.send(k, Command::Have(r.piece));
                 }
                 if self.picker.is_complete() && self.hashing.is_empty() {
-                    let flush_started = Instant::now();
-                    let flushed = self.storage.flush();
-                    log::debug!("final flush took {:?}", flush_started.elapsed());
-                    if let Err(e) = flushed {
-                        return Some(Outcome::StorageFailed(e.to_string()));
+                    if self.cfg.flush_on_complete {
+                        let flush_started = Instant::now();
+                        let flushed = self.storage.flush();
+                        log::debug!("final flush took {:?}", flush_started.elapsed());
+                        if let Err(e) = flushed {
+                            return Some(Outcome::StorageFailed(e.to_string()));
+                        }
                     }
                     self.on_complete();
                 }

@@ -7,7 +7,8 @@
 //! The file is one bencoded dictionary (BEP 3 bencode, keys sorted):
 //!
 //! ```text
-//! d 5:files l d 5:mtime i<ns since epoch, -1 = unknown> e 4:size i<bytes> e ... e
+//! d 4:boot <boot id, only when the data was not flushed>
+//!   5:files l d 5:mtime i<ns since epoch, -1 = unknown> e 4:size i<bytes> e ... e
 //!   9:info_hash 20:<SHA-1 of the info dict>
 //!   6:pieces <verified pieces, BEP 3 bitfield bit order>
 //!   7:version i1e e
@@ -16,13 +17,19 @@
 //! A piece recorded as done is trusted only while every file it touches still has the recorded
 //! size and modification time; anything else is hashed from disk. An mtime of -1 means "not
 //! known to be stable" (a save taken while writes were still landing), which forces a check.
+//!
+//! Durability without a flush: where the kernel gives the machine a boot id, minibt does not
+//! msync the data before recording it (the page cache holds it, the kernel writes it back, as
+//! for any program that writes files). Only a machine crash can lose such data, and a crash
+//! means a new boot id: a record whose `boot` differs from the running kernel's is not trusted
+//! at all, every piece is hashed again. Records without `boot` were flushed first.
 
 use crate::bitfield::Bitfield;
 use crate::ids::InfoHash;
 use crate::layout::Layout;
 
 /// Format version written and accepted.
-pub const VERSION: i64 = 1;
+pub const VERSION: i64 = 2;
 
 /// Size and modification time of one file of the torrent, as recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +46,9 @@ pub struct ResumeState {
     pub pieces: Bitfield,
     /// One per file of the torrent, in metainfo order.
     pub files: Vec<FileStamp>,
+    /// Set when the pieces were recorded before their data was flushed: the boot id of the
+    /// machine then (see the module doc).
+    pub unflushed_boot: Option<String>,
 }
 
 /// Why a state file was not usable (the session then checks the data from scratch).
@@ -55,7 +65,11 @@ impl ResumeState {
     /// The bencoded form (keys in sorted order, as BEP 3 wants).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.pieces.as_bytes().len() + 40 * self.files.len());
-        out.extend_from_slice(b"d5:filesl");
+        out.push(b'd');
+        if let Some(boot) = &self.unflushed_boot {
+            out.extend_from_slice(format!("4:boot{}:{boot}", boot.len()).as_bytes());
+        }
+        out.extend_from_slice(b"5:filesl");
         for f in &self.files {
             let mtime = f.mtime_ns.unwrap_or(-1);
             out.extend_from_slice(format!("d5:mtimei{mtime}e4:sizei{}ee", f.size).as_bytes());
@@ -116,10 +130,20 @@ impl ResumeState {
                 mtime_ns: (mtime >= 0).then_some(mtime),
             });
         }
+        let unflushed_boot = match item.get("boot") {
+            None => None,
+            Some(v) => Some(
+                v.as_bytes()
+                    .and_then(|b| std::str::from_utf8(b).ok())
+                    .ok_or_else(|| bad("boot id is not text"))?
+                    .to_string(),
+            ),
+        };
         Ok(ResumeState {
             info_hash: InfoHash(info_hash),
             pieces,
             files,
+            unflushed_boot,
         })
     }
 }
@@ -135,7 +159,8 @@ pub struct ResumePlan {
 
 /// Decides from a recorded state (if any) and the files as they are now what to trust.
 ///
-/// * no usable state, another torrent's state, or `recheck`: hash every piece;
+/// * no usable state, another torrent's state, `recheck`, or a state recorded unflushed under
+///   another boot (`boot_id` is the running kernel's, if known): hash every piece;
 /// * otherwise a piece is trusted when it is recorded as done and every file it touches has
 ///   the recorded size and a known, unchanged mtime; a piece touching a changed file is hashed
 ///   (done or not: a crash may have left verified data the record never saw); a piece in
@@ -146,6 +171,7 @@ pub fn plan(
     recorded: Option<&ResumeState>,
     now: &[FileStamp],
     recheck: bool,
+    boot_id: Option<&str>,
 ) -> ResumePlan {
     let n = layout.num_pieces();
     let all = || ResumePlan {
@@ -159,6 +185,10 @@ pub fn plan(
         || state.info_hash != info_hash
         || state.pieces.len() != n
         || state.files.len() != now.len()
+        || state
+            .unflushed_boot
+            .as_deref()
+            .is_some_and(|then| boot_id != Some(then))
     {
         return all();
     }
@@ -205,6 +235,7 @@ mod tests {
             info_hash: InfoHash([7; 20]),
             pieces,
             files,
+            unflushed_boot: None,
         }
     }
 
@@ -236,6 +267,45 @@ mod tests {
             assert!(ResumeState::decode(&bytes[..cut], 4, 2).is_err());
         }
         assert!(ResumeState::decode(b"de", 4, 2).is_err());
+
+        let unflushed = ResumeState {
+            unflushed_boot: Some("0b7c-boot".into()),
+            ..s
+        };
+        let bytes = unflushed.encode();
+        assert!(bytes.starts_with(b"d4:boot9:0b7c-boot5:files"));
+        assert_eq!(ResumeState::decode(&bytes, 4, 2).unwrap(), unflushed);
+    }
+
+    #[test]
+    fn an_unflushed_record_is_trusted_only_in_the_boot_that_wrote_it() {
+        let l = layout();
+        let now = vec![stamp(20, 5), stamp(40, 9)];
+        let s = ResumeState {
+            unflushed_boot: Some("boot-a".into()),
+            ..state(&[0, 2], now.clone())
+        };
+        let same = plan(&l, InfoHash([7; 20]), Some(&s), &now, false, Some("boot-a"));
+        assert_eq!(same.trusted.iter_set().collect::<Vec<_>>(), vec![0, 2]);
+        assert!(same.to_check.is_empty());
+        // After a reboot (or where the boot id cannot be read) the page cache may have lost
+        // the data: everything is hashed.
+        for boot in [Some("boot-b"), None] {
+            let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false, boot);
+            assert_eq!(p.trusted.count(), 0);
+            assert_eq!(p.to_check, vec![0, 1, 2, 3]);
+        }
+        // A flushed record does not depend on the boot.
+        let flushed = state(&[0, 2], now.clone());
+        let p = plan(
+            &l,
+            InfoHash([7; 20]),
+            Some(&flushed),
+            &now,
+            false,
+            Some("boot-b"),
+        );
+        assert_eq!(p.trusted.count(), 2);
     }
 
     #[test]
@@ -243,20 +313,20 @@ mod tests {
         let l = layout();
         let now = vec![stamp(20, 5), stamp(40, 9)];
         let s = state(&[0, 1, 2], vec![stamp(20, 5), stamp(40, 8)]);
-        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false);
+        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false, None);
         assert_eq!(p.trusted.iter_set().collect::<Vec<_>>(), vec![0]);
         assert_eq!(p.to_check, vec![1, 2, 3]);
 
         let s = state(&[0, 2], now.clone());
-        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false);
+        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false, None);
         assert_eq!(p.trusted.iter_set().collect::<Vec<_>>(), vec![0, 2]);
         assert!(p.to_check.is_empty());
 
         // --recheck, another torrent, unknown mtime, no state: check everything.
         for p in [
-            plan(&l, InfoHash([7; 20]), Some(&s), &now, true),
-            plan(&l, InfoHash([8; 20]), Some(&s), &now, false),
-            plan(&l, InfoHash([7; 20]), None, &now, false),
+            plan(&l, InfoHash([7; 20]), Some(&s), &now, true, None),
+            plan(&l, InfoHash([8; 20]), Some(&s), &now, false, None),
+            plan(&l, InfoHash([7; 20]), None, &now, false, None),
         ] {
             assert_eq!(p.trusted.count(), 0);
             assert_eq!(p.to_check, vec![0, 1, 2, 3]);
@@ -266,7 +336,7 @@ mod tests {
             mtime_ns: None,
         };
         let s = state(&[0, 2], vec![unknown, stamp(40, 9)]);
-        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false);
+        let p = plan(&l, InfoHash([7; 20]), Some(&s), &now, false, None);
         assert_eq!(p.trusted.iter_set().collect::<Vec<_>>(), vec![2]);
         assert_eq!(p.to_check, vec![0, 1]);
     }

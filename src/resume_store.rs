@@ -6,12 +6,17 @@
 //! crash leaves either the old or the new state, never half of one.
 //!
 //! The session starts the [`Saver`]; the coordinator hands it the verified-pieces bitfield at
-//! most once a second (never per piece). The saver thread stamps each file, flushes the maps of
-//! the files whose stamp lets their pieces be trusted, so those pieces are on disk before the
-//! record is, then writes the record. While writes may still be landing, a file whose mtime is
-//! recent is stamped "unknown" (a later write in the same timestamp tick would otherwise go
-//! unnoticed) and is not flushed: its pieces will be hashed on resume anyway. The session's
-//! final save, taken once nothing writes any more, flushes everything and records exact mtimes.
+//! most once a second (never per piece). The saver thread stamps each file and writes the
+//! record. While writes may still be landing, a file whose mtime is recent is stamped "unknown"
+//! (a later write in the same timestamp tick would otherwise go unnoticed): its pieces will be
+//! hashed on resume anyway. The session's final save, taken once nothing writes any more,
+//! records exact mtimes.
+//!
+//! Where the machine has a boot id ([`boot_id`], Linux), records carry it and the data is not
+//! flushed first: the page cache survives a crash of minibt, and a crash of the machine changes
+//! the boot id, which makes the next start hash everything (see `crate::resume`). Elsewhere
+//! the maps of the files whose stamp lets their pieces be trusted are flushed before the record
+//! is written, so those pieces are on disk first.
 
 use crate::bitfield::Bitfield;
 use crate::ids::InfoHash;
@@ -69,6 +74,13 @@ pub fn save(path: &Path, state: &ResumeState, sync: bool) -> io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
+/// This boot of the machine's id (Linux: `/proc/sys/kernel/random/boot_id`), if there is one.
+pub fn boot_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = text.trim();
+    (!id.is_empty() && id.len() <= 64).then(|| id.to_string())
+}
+
 /// Size and mtime of each of the torrent's files now. With `settled_before`, a file modified at
 /// or after that time gets an unknown mtime.
 pub fn stamps(storage: &Storage, settled_before: Option<SystemTime>) -> Vec<FileStamp> {
@@ -116,7 +128,13 @@ pub struct Saver {
 
 impl Saver {
     /// Starts the thread that saves `path` for `info_hash` whenever it is sent a bitfield.
-    pub fn spawn(path: PathBuf, info_hash: InfoHash, storage: Arc<Storage>) -> io::Result<Saver> {
+    /// With a `boot` id the records carry it and nothing is flushed (module doc).
+    pub fn spawn(
+        path: PathBuf,
+        info_hash: InfoHash,
+        storage: Arc<Storage>,
+        boot: Option<String>,
+    ) -> io::Result<Saver> {
         // One pending snapshot at most: the coordinator retries next second if the saver is busy.
         let (tx, rx) = bounded::<Bitfield>(1);
         let handle = std::thread::Builder::new()
@@ -133,7 +151,7 @@ impl Saver {
                     let flushed = files
                         .iter()
                         .enumerate()
-                        .filter(|(_, stamp)| stamp.mtime_ns.is_some())
+                        .filter(|(_, stamp)| boot.is_none() && stamp.mtime_ns.is_some())
                         .try_for_each(|(i, _)| storage.flush_file(i));
                     if let Err(e) = flushed {
                         log::warn!("{e}");
@@ -143,6 +161,7 @@ impl Saver {
                         info_hash,
                         pieces,
                         files,
+                        unflushed_boot: boot.clone(),
                     };
                     if let Err(e) = save(&path, &state, false) {
                         log::warn!("cannot save resume state {}: {e}", path.display());

@@ -128,7 +128,16 @@ pub fn run(
     } else {
         None
     };
-    let have = initial_pieces(&storage, &meta, recorded.as_ref(), cfg.recheck, workers);
+    // With a boot id, verified data is left to the kernel to write back (resume_store's doc).
+    let boot = crate::resume_store::boot_id();
+    let have = initial_pieces(
+        &storage,
+        &meta,
+        recorded.as_ref(),
+        cfg.recheck,
+        workers,
+        boot.as_deref(),
+    );
     let pieces_already_had = have.count();
 
     let listen_ip = cfg.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -182,12 +191,17 @@ pub fn run(
             verified: Some(have.clone()),
             ..RunStats::default()
         };
-        save_final(&storage, &meta, &state_path, &verified);
+        save_final(&storage, &meta, &state_path, &verified, boot.as_deref());
     }
     let saver = if cfg.resume && !complete {
         Some(
-            Saver::spawn(state_path.clone(), meta.info_hash, storage.clone())
-                .map_err(|e| SessionError(format!("cannot start the resume saver: {e}")))?,
+            Saver::spawn(
+                state_path.clone(),
+                meta.info_hash,
+                storage.clone(),
+                boot.clone(),
+            )
+            .map_err(|e| SessionError(format!("cannot start the resume saver: {e}")))?,
         )
     } else {
         None
@@ -232,6 +246,7 @@ pub fn run(
         bind_ip: cfg.bind_ip,
         listen_addr: Some(listen_addr),
         upload_slots: cfg.upload_slots,
+        flush_on_complete: boot.is_none(),
     };
     let coordinator = Coordinator::new(
         meta.clone(),
@@ -262,7 +277,7 @@ pub fn run(
         saver.finish();
     }
     if cfg.resume {
-        saved = save_final(&storage, &meta, &state_path, &stats);
+        saved = save_final(&storage, &meta, &state_path, &stats, boot.as_deref());
     }
     if let Some(handle) = announcer {
         let _ = handle.join();
@@ -289,18 +304,20 @@ pub fn run(
     }
 }
 
-/// Flushes the maps and writes the final resume state; returns a note for the user.
+/// Writes the final resume state, flushing the maps first when there is no `boot` id to record
+/// instead; returns a note for the user.
 fn save_final(
     storage: &Storage,
     meta: &Metainfo,
     path: &std::path::Path,
     stats: &RunStats,
+    boot: Option<&str>,
 ) -> String {
     let Some(pieces) = stats.verified.clone() else {
         return String::new();
     };
     let started = std::time::SystemTime::now();
-    if let Err(e) = storage.flush() {
+    if let Err(e) = boot.map_or_else(|| storage.flush(), |_| Ok(())) {
         log::warn!("{e}");
         return format!("; resume state not saved: {e}");
     }
@@ -313,6 +330,7 @@ fn save_final(
         info_hash: meta.info_hash,
         files: crate::resume_store::stamps(storage, settled),
         pieces,
+        unflushed_boot: boot.map(str::to_string),
     };
     let done = state.pieces.count();
     match crate::resume_store::save(path, &state, true) {
@@ -336,10 +354,11 @@ fn initial_pieces(
     recorded: Option<&ResumeState>,
     recheck: bool,
     workers: usize,
+    boot: Option<&str>,
 ) -> Bitfield {
     let layout = storage.layout();
     let now = crate::resume_store::stamps(storage, None);
-    let plan = crate::resume::plan(layout, meta.info_hash, recorded, &now, recheck);
+    let plan = crate::resume::plan(layout, meta.info_hash, recorded, &now, recheck, boot);
     let mut have = plan.trusted;
     let trusted = have.count();
     let mut hashed = 0;

@@ -320,7 +320,22 @@ fn recheck_finds_damage_the_resume_state_would_hide() {
         .set_modified(mtime)
         .unwrap();
     // Unchanged size and mtime: the record is trusted.
-    assert_eq!(run("", "s2.log").pieces.count(), c.meta.num_pieces());
+    let trusted = run("", "s2.log");
+    assert_eq!(trusted.pieces.count(), c.meta.num_pieces());
+    // The data was not flushed: the record names this boot, so only a crash of the machine
+    // (a new boot id) can have lost it...
+    assert!(minibt::resume_store::boot_id().is_some());
+    assert_eq!(trusted.unflushed_boot, minibt::resume_store::boot_id());
+    // ...and a record from another boot is not trusted: everything is hashed, piece 0 is bad.
+    let from_before_a_reboot = ResumeState {
+        unflushed_boot: Some("00000000-0000-0000-0000-000000000000".into()),
+        ..trusted
+    };
+    let state_file = minibt::resume_store::state_path(&src, &c.name);
+    minibt::resume_store::save(&state_file, &from_before_a_reboot, false).unwrap();
+    let state = run("", "s-reboot.log");
+    assert!(!state.pieces.has(0));
+    assert_eq!(state.pieces.count(), c.meta.num_pieces() - 1);
     // --recheck hashes everything and finds piece 0 bad.
     let state = run("--recheck", "s3.log");
     assert!(!state.pieces.has(0));
