@@ -168,6 +168,20 @@ def status_fields(pid):
     return rss, thr
 
 
+def cpu_seconds(procs):
+    """user+sys CPU seconds the processes have used so far (/proc/PID/stat)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / tick
+
+
 def census(procs):
     """(tasks on the whole machine, threads in procs summed, the most in one of procs): logged
     by `bench.py peers` to show how close a swarm runs to a task limit."""
@@ -525,6 +539,8 @@ def summarize(rows, group_keys):
         for extra in ("peers_used", "peak_sockets"):
             if extra in rs[0]:
                 s[extra] = int(med(extra))
+        if "seeders_cpu_s" in rs[0]:
+            s["seeders_cpu_s"] = round(med("seeders_cpu_s"), 2)
         out.append(s)
     return out
 
@@ -741,14 +757,20 @@ def bench_peers(a):
             wait_seeders(a.tracker_port, ih, n, seeders, 60)
             log("tasks on the machine %d; seeders' threads %d (at most %d in one)"
                 % census(seeders))
+            idle = cpu_seconds(seeders)
+            time.sleep(2)
+            log(f"the idle swarm uses {(cpu_seconds(seeders) - idle) / 2:.2f} CPU-s a second")
             for run in range(a.runs):
                 for client in clients:
                     for k in range(8, 8 + n):  # again: the tracker forgets silent peers
                         announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
                     tag = f"peers{n}-{client}-{run}"
                     a.leech_extra = swarm_args(client, n)
+                    seeders_cpu = cpu_seconds(seeders)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
+                    # What the swarm spent serving this download (on the same 2 cores).
+                    r["seeders_cpu_s"] = round(cpu_seconds(seeders) - seeders_cpu, 2)
                     rep = os.path.join(a.work, f"report-{tag}.json")
                     if client.startswith("minibt") and os.path.exists(rep):
                         r["peers_used"] = peers_used(rep)
@@ -757,6 +779,7 @@ def bench_peers(a):
                     log(f"{tag}: {r['seconds']} s, {r['mb_s']} MB/s, cpu {r['cpu_s']} s, "
                         f"RssAnon {r['peak_rss_anon_mib']} MiB, {r['peak_threads']} threads, "
                         f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
+                        f"seeders' cpu {r['seeders_cpu_s']} s, "
                         f"peers {r.get('peers_used', '?')}, "
                         f"verified={r['verified']}")
                     log("after it: tasks on the machine %d; seeders' threads %d (at most %d "
@@ -778,7 +801,7 @@ def bench_peers(a):
         s["cpu_ms_per_mib"] = round(s["cpu_s"] * 1000 / mib, 2)
     write_csv(os.path.join(a.results, f"peers-{stamp}-summary.csv"), summary)
     print_table(summary, ["seeders", "client", "runs", "median_s", "mb_s", "cpu_s",
-                          "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
+                          "seeders_cpu_s", "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
                           "invol_cs", "cs_per_mib", "cpu_ms_per_mib", "peers_used"],
                 f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}; "
                 f"peak_sockets = open sockets (connections + listeners); peers_used = peers "

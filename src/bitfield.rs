@@ -134,6 +134,16 @@ impl Bitfield {
         &self.bytes
     }
 
+    /// True when this set has a piece that `other` lacks (a byte at a time, not a bit).
+    /// Both sets must be for the same torrent (same length).
+    pub fn has_any_not_in(&self, other: &Bitfield) -> bool {
+        debug_assert_eq!(self.num_pieces, other.num_pieces);
+        self.bytes
+            .iter()
+            .zip(&other.bytes)
+            .any(|(mine, theirs)| mine & !theirs != 0)
+    }
+
     /// The set pieces in increasing order.
     pub fn iter_set(&self) -> impl Iterator<Item = u32> + '_ {
         self.bytes
@@ -245,6 +255,17 @@ mod tests {
         );
         assert_eq!(full.as_bytes(), &[0xff, 0xff, 0x80]);
         assert!(full.is_complete());
+    }
+
+    #[test]
+    fn has_any_not_in_compares_whole_sets() {
+        let a = Bitfield::from_bytes(&[0b1010_0000, 0b1000_0000], 9).unwrap();
+        let b = Bitfield::from_bytes(&[0b1110_0000, 0], 9).unwrap();
+        assert!(a.has_any_not_in(&b)); // piece 8
+        assert!(b.has_any_not_in(&a)); // piece 1
+        assert!(!a.has_any_not_in(&Bitfield::full(9)));
+        assert!(!Bitfield::new(9).has_any_not_in(&a));
+        assert!(!a.has_any_not_in(&a));
     }
 
     #[test]

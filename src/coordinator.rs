@@ -174,14 +174,18 @@ struct KnownAddr {
 }
 
 /// Requests in flight across all peers (16 KiB each: 16 MiB). Received blocks wait in memory
-/// for the rest of their piece, so this bounds private memory whatever the swarm size.
+/// for the rest of their piece, so this bounds private memory whatever the swarm size. It is
+/// also the budget the active peers' queues share (see [`Coordinator::fill_requests`]).
 const MAX_BLOCKS_IN_FLIGHT: usize = 1024;
-/// The fewest requests a peer that unchokes us gets, even in a large swarm.
+/// A peer's queue holds about a second of its download rate, within these bounds (BEP 3
+/// pipelining: requests must be waiting at the peer while earlier blocks travel back).
 const MIN_QUEUE_DEPTH: usize = 4;
-/// Peers we request blocks from at once. In a swarm of hundreds, a few dozen fast peers fill
-/// the link; asking all of them keeps hundreds of threads runnable for nothing but context
-/// switches. The slowest active peer is swapped for an idle one every tick.
-const MAX_ACTIVE_PEERS: usize = 32;
+const MAX_QUEUE_DEPTH: usize = 256;
+/// The queue of a peer whose rate is not known yet.
+const NEW_PEER_QUEUE_DEPTH: usize = 32;
+/// How often the slowest active peer gives its place to a waiting one, so that a faster peer
+/// can be found.
+const ROTATE_EVERY: Duration = Duration::from_secs(3);
 
 /// Who sent one block of a failed piece, and the digest of what they sent.
 type BlockWitness = (Option<SocketAddr>, [u8; 20]);
@@ -223,11 +227,10 @@ pub struct Coordinator {
     requests: Vec<BlockRequest>,
     /// True while a batch of events from one peer is handled (requests are topped up after).
     batching: Option<PeerKey>,
-    /// Peers that unchoke us and that we want data from (recounted every tick): the divisor
-    /// of the in-flight budget.
-    unchoking_peers: usize,
-    /// Peers we currently request from (at most [`MAX_ACTIVE_PEERS`]).
+    /// Peers we currently request from: as many as their queues fit in the in-flight budget.
     active: std::collections::HashSet<PeerKey>,
+    /// When the slowest active peer last made room for a waiting one.
+    last_rotation: Instant,
     hash_jobs: Sender<HashJob>,
     announcer: Option<Sender<AnnouncerCommand>>,
     resume: Option<Sender<Bitfield>>,
@@ -280,7 +283,7 @@ impl Coordinator {
             last_choke: now - Duration::from_secs(60),
             requests: Vec::new(),
             batching: None,
-            unchoking_peers: 1,
+            last_rotation: Instant::now(),
             active: std::collections::HashSet::new(),
             hash_jobs: outputs.hash_jobs,
             announcer: outputs.announcer,
@@ -746,9 +749,9 @@ impl Coordinator {
 
     /// Tells the peer whether we want something it has.
     fn update_interest(&mut self, key: PeerKey) {
-        let have = self.picker.have();
         let p = self.peers.get_mut(&key).expect("checked");
-        let wanted = p.bitfield.iter_set().any(|i| !have.has(i));
+        // Called for every `have` a peer sends: O(1) for a seed, bytewise otherwise.
+        let wanted = self.picker.wants_any(&p.bitfield);
         if wanted != p.am_interested {
             p.am_interested = wanted;
             let cmd = if wanted {
@@ -760,18 +763,34 @@ impl Coordinator {
         }
     }
 
-    /// How many requests to keep in flight with a peer: enough for about a second of its
-    /// current rate, never fewer than a handful, and never more than its share of a global
-    /// budget, since every block in flight ends up in memory until its piece is verified.
-    fn queue_depth(p: &PeerState, active_peers: usize) -> usize {
+    /// How many requests to keep in flight with a peer: about a second of its current rate,
+    /// within [`MIN_QUEUE_DEPTH`]..=[`MAX_QUEUE_DEPTH`].
+    fn queue_depth(p: &PeerState) -> usize {
         if p.snubbed {
             return 1;
         }
-        let by_rate = (p.down.rate() / BLOCK_LEN as f64) as usize;
-        let share = (MAX_BLOCKS_IN_FLIGHT / active_peers.max(1)).max(MIN_QUEUE_DEPTH);
-        by_rate
-            .clamp(MIN_QUEUE_DEPTH.max(32.min(share)), 512)
-            .min(share)
+        if p.down.rate() == 0.0 {
+            return NEW_PEER_QUEUE_DEPTH;
+        }
+        ((p.down.rate() / BLOCK_LEN as f64) as usize).clamp(MIN_QUEUE_DEPTH, MAX_QUEUE_DEPTH)
+    }
+
+    /// The queue depths of the active peers, summed: what they may have in flight.
+    fn active_demand(&self) -> usize {
+        self.active
+            .iter()
+            .filter_map(|k| self.peers.get(k))
+            .map(Self::queue_depth)
+            .sum()
+    }
+
+    /// The active peer with the lowest download rate.
+    fn slowest_active(&self) -> Option<PeerKey> {
+        self.active
+            .iter()
+            .filter_map(|k| self.peers.get(k).map(|p| (*k, p.down.rate())))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k)
     }
 
     fn fill_requests(&mut self, key: PeerKey) {
@@ -784,21 +803,34 @@ impl Coordinator {
         if p.peer_choking || !p.am_interested || self.completed_at.is_some() {
             return;
         }
+        let depth = Self::queue_depth(p);
         if !self.active.contains(&key) {
-            if self.active.len() >= MAX_ACTIVE_PEERS {
-                return; // enough peers are busy sending to us
+            // A peer joins the active set only if its queue fits in the budget beside theirs:
+            // a few fast peers with deep queues, or many slow ones with short queues. In a
+            // swarm of hundreds this keeps most threads asleep and the requests in large
+            // batches, instead of hundreds of peers each woken for a few blocks.
+            if self.active_demand() + depth > MAX_BLOCKS_IN_FLIGHT {
+                return;
             }
             self.active.insert(key);
         }
-        let depth = Self::queue_depth(p, self.unchoking_peers.min(MAX_ACTIVE_PEERS));
+        // Refill only once half the queue has drained: requests then leave in batches of half
+        // a queue, so the peer's writer thread (and the remote end) wake once per batch
+        // instead of once per block that arrives.
         let outstanding = self.picker.outstanding(key);
-        if outstanding >= depth {
+        if outstanding * 2 > depth {
+            return;
+        }
+        // The hard bound on blocks in flight (and so on memory), whatever the rates did since
+        // the last tick.
+        let room = MAX_BLOCKS_IN_FLIGHT.saturating_sub(self.picker.total_outstanding());
+        let want = (depth - outstanding).min(room);
+        if want == 0 {
             return;
         }
         let mut reqs = std::mem::take(&mut self.requests);
         reqs.clear();
-        self.picker
-            .pick(key, &p.bitfield, depth - outstanding, &mut reqs);
+        self.picker.pick(key, &p.bitfield, want, &mut reqs);
         if !reqs.is_empty() {
             let _ = p.commands.send(Command::Requests(reqs.clone()));
         }
@@ -897,7 +929,15 @@ impl Coordinator {
                 self.last_progress = Instant::now();
                 let left = self.bytes_left();
                 self.stats.left.store(left, Ordering::Relaxed);
-                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                // Have suppression: a peer that has the piece learns nothing from our `have`
+                // (the spec allows leaving it out). In a swarm of seeds that is every
+                // message: hundreds of peers times thousands of pieces.
+                let keys: Vec<PeerKey> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| !p.bitfield.has(r.piece))
+                    .map(|(k, _)| *k)
+                    .collect();
                 for k in keys {
                     self.send(k, Command::Have(r.piece));
                 }
@@ -1077,22 +1117,33 @@ impl Coordinator {
         if now.duration_since(self.last_choke) >= choker::INTERVAL {
             self.run_choker();
         }
-        self.unchoking_peers = self
+        // Rates moved: while the active queues ask for more than the budget, the slowest
+        // active peers leave the set (requests already sent to them still arrive).
+        while self.active.len() > 1 && self.active_demand() > MAX_BLOCKS_IN_FLIGHT {
+            match self.slowest_active() {
+                Some(k) => self.active.remove(&k),
+                None => break,
+            };
+        }
+        // With peers that unchoke us waiting outside the set, the slowest active one makes
+        // room now and then, so a faster peer can show what it can do.
+        // A peer never tried goes first, else the one that was fastest.
+        let waiting = self
             .peers
-            .values()
-            .filter(|p| !p.peer_choking && p.am_interested)
-            .count()
-            .max(1);
-        // With peers waiting outside a full active set, the slowest active one makes room.
-        if self.active.len() >= MAX_ACTIVE_PEERS && self.unchoking_peers > self.active.len() {
-            let slowest = self
-                .active
-                .iter()
-                .filter_map(|k| self.peers.get(k).map(|p| (*k, p.down.rate())))
-                .min_by(|a, b| a.1.total_cmp(&b.1))
-                .map(|(k, _)| k);
-            if let Some(k) = slowest {
-                self.active.remove(&k);
+            .iter()
+            .filter(|(k, p)| {
+                !p.peer_choking && p.am_interested && !p.snubbed && !self.active.contains(k)
+            })
+            .map(|(k, p)| (*k, p.down.rate()))
+            .max_by(|a, b| (a.1 == 0.0).cmp(&(b.1 == 0.0)).then(a.1.total_cmp(&b.1)))
+            .map(|(k, _)| k);
+        if let Some(newcomer) = waiting {
+            if now.duration_since(self.last_rotation) >= ROTATE_EVERY {
+                self.last_rotation = now;
+                if let Some(k) = self.slowest_active() {
+                    self.active.remove(&k);
+                }
+                self.fill_requests(newcomer);
             }
         }
         // A safety net: any peer left with room in its queue gets requests again.

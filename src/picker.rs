@@ -483,6 +483,11 @@ impl Picker {
         self.outstanding.get(&peer).map_or(0, HashSet::len)
     }
 
+    /// Requests outstanding across all peers.
+    pub fn total_outstanding(&self) -> usize {
+        self.outstanding.values().map(HashSet::len).sum()
+    }
+
     /// True when every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.have.is_complete()
@@ -505,7 +510,7 @@ impl Picker {
 
     /// True when the peer has some piece we have not verified: we should be `interested`.
     pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        peer_has.iter_set().any(|p| !self.have.has(p))
+        !self.have.is_complete() && peer_has.has_any_not_in(&self.have)
     }
 }
 
