@@ -193,6 +193,8 @@ fn init_logging(verbosity: u8) {
         builder.parse_filters(&spec);
     }
     builder.target(env_logger::Target::Stderr);
+    // Milliseconds: at loopback speeds a whole download takes a couple of seconds.
+    builder.format_timestamp_millis();
     // Already initialised when called twice in one process (tests): keep the first.
     let _ = builder.try_init();
 }

@@ -183,6 +183,10 @@ const MIN_QUEUE_DEPTH: usize = 4;
 const MAX_QUEUE_DEPTH: usize = 256;
 /// The queue of a peer whose rate is not known yet.
 const NEW_PEER_QUEUE_DEPTH: usize = 32;
+/// Connection attempts (connect + handshake) under way at once. Dialling a few hundred
+/// addresses at the same moment makes every one of them slow to answer; the first peers to
+/// answer start sending while the next attempts go out.
+const MAX_CONNECTING: usize = 32;
 /// How often the slowest active peer gives its place to a waiting one, so that a faster peer
 /// can be found.
 const ROTATE_EVERY: Duration = Duration::from_secs(3);
@@ -436,7 +440,13 @@ impl Coordinator {
             .map(|(a, _)| *a)
             .collect();
         crate::ids::shuffle(&mut candidates);
-        for addr in candidates {
+        let connecting = self
+            .known
+            .values()
+            .filter(|k| k.state == AddrState::Connecting)
+            .count();
+        let room = MAX_CONNECTING.saturating_sub(connecting);
+        for addr in candidates.into_iter().take(room) {
             if self.peers.len() >= self.cfg.max_peers {
                 break;
             }
@@ -713,6 +723,7 @@ impl Coordinator {
         if have.count() > 0 {
             let _ = p.commands.send(Command::Bitfield(have.as_bytes().to_vec()));
         }
+        self.connect_more(); // its place among the connection attempts is free
     }
 
     fn on_gone(&mut self, key: PeerKey, err: PeerError) {
@@ -853,6 +864,9 @@ impl Coordinator {
         {
             self.drop_peer(key, "sent a block outside the torrent");
             return;
+        }
+        if self.down.total() == 0 {
+            log::debug!("first block, from peer {key}");
         }
         self.down.add(len);
         self.stats.downloaded.fetch_add(len, Ordering::Relaxed);
@@ -1051,6 +1065,7 @@ impl Coordinator {
             return;
         }
         self.completed_at = Some(Instant::now());
+        log::debug!("every piece verified");
         self.stats.left.store(0, Ordering::Relaxed);
         if let Some(a) = &self.announcer {
             let _ = a.send(AnnouncerCommand::Completed);

@@ -283,6 +283,7 @@ pub fn run(
         let _ = handle.join();
     }
     wake_listener(listen_addr);
+    log::debug!("session over: {outcome:?}");
 
     match outcome {
         Outcome::Complete => Ok(Summary {
