@@ -436,8 +436,10 @@ def leech_cmd(client, a, torrent, out, report, extra=()):
                 "--disable-ipv6=true", f"--interface={ip}", "--listen-port=21000-21999",
                 "--summary-interval=0", "--console-log-level=warn",
                 "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120", *extra]
-    if client == "rqbit":  # untested here: rqbit is not installed on the benchmark machine
-        return ["rqbit", "--disable-dht", "download", "-o", out, "--exit-on-finish", torrent]
+    if client == "rqbit":  # `cargo install rqbit` (9.1.0 here): not a Debian package
+        return ["rqbit", "--disable-dht", "--disable-dht-persistence", "--disable-lsd",
+                "--disable-upnp-port-forward", "--listen-ip", ip, "download", "-o", out,
+                "--exit-on-finish", "--disable-http-api", *extra, torrent]
     raise SystemExit(f"unknown client {client}")
 
 
@@ -636,6 +638,7 @@ def bench_clients(a):
         seeders = start_seeders(kinds, a, torrent, a.content_dir, 8, a.work, human(piece))
         try:
             wait_seeders(a.tracker_port, ih, len(kinds), seeders, 600)
+            warm_up(a, clients, torrent, len(kinds), ih, human(piece))
             for run in range(a.runs):
                 order = clients[run % len(clients):] + clients[:run % len(clients)]
                 for client in order:
@@ -675,6 +678,22 @@ def bench_clients(a):
         print(f"{len(bad)} run(s) failed verification or did not finish: "
               + ", ".join(f"{r['client']}#{r['run']}" for r in bad))
     return 1 if bad else 0
+
+
+def warm_up(a, clients, torrent, n_seeders, info_hash, tag):
+    """One download that is not counted, before a series: the first run after setting up a
+    swarm is otherwise slower for reasons that have nothing to do with the client (seeders'
+    caches, and on this VM page-cache memory that has to come back from the host)."""
+    if a.warmup <= 0:
+        return
+    quick = [c for c in clients if c != "transmission"] or clients
+    extra = a.leech_extra
+    if not quick[0].startswith("minibt"):
+        a.leech_extra = ()
+    r = one_run(quick[0], a, torrent, a.work, os.path.join(a.work, "out"), f"{tag}-warmup",
+                n_seeders, info_hash)
+    a.leech_extra = extra
+    log(f"{tag}: warm-up download by {quick[0]} ({r['seconds']} s, not counted)")
 
 
 def seeder_addr(k):
@@ -764,6 +783,8 @@ def bench_peers(a):
             idle = cpu_seconds(seeders)
             time.sleep(2)
             log(f"the idle swarm uses {(cpu_seconds(seeders) - idle) / 2:.2f} CPU-s a second")
+            a.leech_extra = swarm_args("minibt", n)
+            warm_up(a, ["minibt"], torrent, n, ih, f"peers{n}")
             for run in range(a.runs):
                 for client in clients:
                     for k in range(8, 8 + n):  # again: the tracker forgets silent peers
@@ -902,6 +923,8 @@ def main():
                     help="leechers: minibt,minibt+fast-sha1,minibt-alt,libtorrent,aria2,"
                          "transmission,rqbit")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="1: one download that is not counted before each series (0: none)")
     ap.add_argument("--profile-client", default="minibt",
                     help="the leecher `profile` runs under perf (any client `--clients` takes)")
     ap.add_argument("--peer-counts", default="5,50,200")
