@@ -181,8 +181,10 @@ const MAX_BLOCKS_IN_FLIGHT: usize = 1024;
 /// pipelining: requests must be waiting at the peer while earlier blocks travel back).
 const MIN_QUEUE_DEPTH: usize = 4;
 const MAX_QUEUE_DEPTH: usize = 256;
-/// The queue of a peer whose rate is not known yet.
-const NEW_PEER_QUEUE_DEPTH: usize = 32;
+/// The queue of a peer whose rate is not known yet (until the next tick measures it): deep
+/// enough that a fast peer is not held back, and only 8 such peers fit in the budget, so a
+/// swarm of hundreds starts with a few peers in large batches rather than 32 in small ones.
+const NEW_PEER_QUEUE_DEPTH: usize = 128;
 /// Connection attempts (connect + handshake) under way at once. Dialling a few hundred
 /// addresses at the same moment makes every one of them slow to answer; the first peers to
 /// answer start sending while the next attempts go out.
