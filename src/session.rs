@@ -3,8 +3,9 @@
 //! It opens storage, works out from the resume state (`resume`, `resume_store`) and the data
 //! already on disk which pieces are done, binds the listener, starts the verifier pool, the
 //! resume saver and the announcer, runs the coordinator on the calling thread, and tears
-//! everything down when the coordinator returns: flush the maps, save the resume state, and
-//! let the announcer send `stopped` (bounded wait). A stop signal takes the same path.
+//! everything down when the coordinator returns: save the resume state (flushing the maps
+//! first only where there is no boot id to record, see `resume_store`), and let the announcer
+//! send `stopped` (bounded wait). A stop signal takes the same path.
 
 use crate::bitfield::Bitfield;
 use crate::bufpool::BlockPool;

@@ -221,7 +221,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Flushes every map to disk; called before completion is reported.
+    /// Flushes every map to disk (msync). Only needed where the resume state cannot record a
+    /// boot id instead (`crate::resume_store`).
     pub fn flush(&self) -> Result<(), StorageError> {
         (0..self.files.len()).try_for_each(|i| self.flush_file(i))
     }
