@@ -511,6 +511,9 @@ fn run_writer(
 ) {
     let mut out = Vec::with_capacity(64 * 1024);
     let mut batch = Vec::new();
+    // Under an upload limit, a few blocks per write: the limiter waits before each write, and
+    // a batch of a hundred queued blocks would leave as one burst after a long silence.
+    let max_batch = if limit.is_some() { 4 } else { 4096 };
     loop {
         match commands.recv_timeout(KEEPALIVE_INTERVAL) {
             Ok(cmd) => batch.push(cmd),
@@ -519,7 +522,7 @@ fn run_writer(
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        while batch.len() < 4096 {
+        while batch.len() < max_batch {
             match commands.try_recv() {
                 Ok(cmd) => batch.push(cmd),
                 Err(_) => break,
