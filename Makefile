@@ -52,12 +52,13 @@ fuzz:
 # make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3]
 # make lesson [SIZE=1G] [PEERS=5,50,200] [LESSON_RUNS=1] [CLIENTS=minibt,aria2,libtorrent]
 #   CLIENTS=minibt,minibt-alt ALT_MINIBT=/path/to/modified/minibt: A/B a modified leecher
+#   ALT_ARGS="--sequential": extra arguments for minibt-alt only (A/B an option)
 BENCH_PY ?= /usr/bin/python3
 RUNS ?= 3
 BENCH_ARGS = $(if $(SIZE),--size $(SIZE)) $(if $(PIECE),--pieces $(PIECE)) --runs $(RUNS) \
 	$(if $(SEEDERS),--seeders $(SEEDERS)) $(if $(CLIENTS),--clients $(CLIENTS)) \
 	$(if $(TRACKER),--tracker $(TRACKER)) $(if $(BENCH_DIR),--work $(BENCH_DIR)) \
-	$(if $(ALT_MINIBT),--minibt-alt $(ALT_MINIBT))
+	$(if $(ALT_MINIBT),--minibt-alt $(ALT_MINIBT)) $(if $(ALT_ARGS),--alt-args "$(ALT_ARGS)")
 
 .PHONY: bench bench-peers bench-build bench-profile lesson
 

@@ -426,8 +426,9 @@ def leech_cmd(client, a, torrent, out, report, extra=()):
     if client in MINIBT_LEECHERS:
         exe = {"minibt": a.minibt, "minibt+fast-sha1": a.minibt_fast,
                "minibt-alt": a.minibt_alt}[client]
+        alt = a.alt_args.split() if client == "minibt-alt" and a.alt_args else []
         return [exe, torrent, "-o", out, "--port", "0", "--bind-ip", ip, "-q", "--report",
-                report, "--timeout", "120", *extra]
+                report, "--timeout", "120", *extra, *alt]
     if client == "libtorrent":
         return [PY, LT_CLIENT, "get", torrent, out, ip, *extra]
     if client == "aria2":
@@ -520,7 +521,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
         "sys_s": round(ru.ru_stime, 3), "peak_rss_anon_mib": round(rss / 1024, 1),
         "peak_threads": thr, "peak_sockets": sock, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
-        "exit": status, "verified": ok,
+        "minor_faults": ru.ru_minflt, "exit": status, "verified": ok,
     }
 
 
@@ -872,6 +873,15 @@ def bench_profile(a):
     out = os.path.join(a.work, "out")
     try:
         wait_seeders(a.tracker_port, ih, len(kinds), seeders, 600)
+        for i in range(a.warmup):
+            # The same download unprofiled first, as in a series (see warm_up).
+            shutil.rmtree(out, ignore_errors=True)
+            os.makedirs(out)
+            w = PROCS.spawn(leech_cmd(a.profile_client, a, torrent, out,
+                                      os.path.join(a.work, "report-warm.json"), a.leech_extra),
+                            os.path.join(a.work, f"warmup-{i}.log"))
+            w.wait(timeout=a.timeout)
+            log(f"warm-up {i + 1}/{a.warmup} exit={w.returncode}")
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
         cmd = ["perf", "record", "-e", "cpu-clock", "-F", "4000", "-g", "-o", data, "--",
@@ -914,6 +924,9 @@ def main():
     ap.add_argument("--minibt-alt", default=None,
                     help="another minibt binary (say, built from a modified copy of the "
                          "source), measured as the leecher `minibt-alt`; seeders stay --minibt")
+    ap.add_argument("--alt-args", default="",
+                    help="extra arguments for the leecher `minibt-alt` only (A/B an option: "
+                         "--minibt-alt may then be the same binary)")
     ap.add_argument("--size", default=None, help="content size (default 1G)")
     ap.add_argument("--pieces", default=None, help="piece sizes, comma-separated (256K,4M)")
     ap.add_argument("--seeders", default="libtorrent",
