@@ -35,7 +35,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 PY = "/usr/bin/python3"
-LT_CLIENT = os.path.join(HERE, "lt_client.py")
+LT_CLIENT = os.path.join(ROOT, "tests", "interop", "lt_client.py")  # shared with the interop tests
 SAMPLE_EVERY = 0.05
 
 
@@ -368,7 +368,7 @@ def seeder_cmd(kind, a, torrent, content_dir, ip, port):
         return [a.minibt, "seed", torrent, "--from", content_dir, "--port", str(port),
                 "--bind-ip", ip, "-q", "--max-peers", "250"]
     if kind == "libtorrent":
-        return [PY, LT_CLIENT, "seed", torrent, content_dir, ip]
+        return [PY, LT_CLIENT, "seed", torrent, content_dir, "--ip", ip, "--timeout", "86400"]
     if kind == "aria2":
         return ["aria2c", torrent, "-d", content_dir, "--check-integrity=true",
                 "--seed-ratio=0.0", "--enable-dht=false", "--enable-dht6=false",
@@ -430,7 +430,8 @@ def leech_cmd(client, a, torrent, out, report, extra=()):
         return [exe, torrent, "-o", out, "--port", "0", "--bind-ip", ip, "-q", "--report",
                 report, "--timeout", "120", *extra, *alt]
     if client == "libtorrent":
-        return [PY, LT_CLIENT, "get", torrent, out, ip, *extra]
+        return [PY, LT_CLIENT, "download", torrent, out, "--ip", ip, "--timeout", "600",
+                "--exit-at-once", *extra]
     if client == "aria2":
         return ["aria2c", torrent, "-d", out, "--seed-time=0", "--enable-dht=false",
                 "--enable-dht6=false", "--bt-enable-lpd=false", "--enable-peer-exchange=false",
@@ -884,7 +885,8 @@ def bench_profile(a):
             log(f"warm-up {i + 1}/{a.warmup} exit={w.returncode}")
         shutil.rmtree(out, ignore_errors=True)
         os.makedirs(out)
-        cmd = ["perf", "record", "-e", "cpu-clock", "-F", "4000", "-g", "-o", data, "--",
+        freq = ["-F", "4000"] if a.perf_event == "cpu-clock" else []
+        cmd = ["perf", "record", "-e", a.perf_event, *freq, "-g", "-o", data, "--",
                *leech_cmd(a.profile_client, a, torrent, out,
                           os.path.join(a.work, "report-prof.json"), a.leech_extra)]
         p = PROCS.spawn(cmd, os.path.join(a.work, "perf-record.log"))
@@ -940,6 +942,8 @@ def main():
                     help="1: one download that is not counted before each series (0: none)")
     ap.add_argument("--profile-client", default="minibt",
                     help="the leecher `profile` runs under perf (any client `--clients` takes)")
+    ap.add_argument("--perf-event", default="cpu-clock",
+                    help="what `profile` samples (say sched:sched_switch, to see who blocks)")
     ap.add_argument("--peer-counts", default="5,50,200")
     ap.add_argument("--tracker", default="builtin", choices=["opentracker", "builtin"],
                     help="builtin honours BEP 3 `ip`; opentracker records the source address, "
