@@ -25,7 +25,7 @@ use crate::picker::{PickMode, Picker};
 use crate::progress::{Progress, RateMeter, Snapshot};
 use crate::storage::Storage;
 use crate::tracker::{AnnouncerCommand, TransferStats};
-use crate::verify::{HashJob, HashOutcome, HashResult};
+use crate::verify::{HashJob, HashOutcome, HashResult, JobSender};
 use crate::wire::BlockRequest;
 use crossbeam_channel::{never, select, tick, unbounded, Receiver, Sender};
 use std::collections::HashMap;
@@ -79,7 +79,7 @@ pub struct Inputs {
 
 /// Channels the coordinator sends on.
 pub struct Outputs {
-    pub hash_jobs: Sender<HashJob>,
+    pub hash_jobs: JobSender,
     pub announcer: Option<Sender<AnnouncerCommand>>,
     /// The resume saver: offered the verified pieces at most once a second.
     pub resume: Option<Sender<Bitfield>>,
@@ -237,7 +237,7 @@ pub struct Coordinator {
     active: std::collections::HashSet<PeerKey>,
     /// When the slowest active peer last made room for a waiting one.
     last_rotation: Instant,
-    hash_jobs: Sender<HashJob>,
+    hash_jobs: JobSender,
     announcer: Option<Sender<AnnouncerCommand>>,
     resume: Option<Sender<Bitfield>>,
     /// Pieces verified since the resume saver last took a snapshot.
@@ -928,7 +928,7 @@ impl Coordinator {
                 blocks,
                 expected,
             };
-            let _ = self.hash_jobs.send(job);
+            self.hash_jobs.send(job);
         }
         self.fill_requests(key);
     }

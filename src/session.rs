@@ -173,15 +173,14 @@ pub fn run(
 
     // One job waiting (plus one per worker being hashed): with 4 MiB pieces, whole pieces held
     // in memory are what private memory is made of, so the queue stays short.
-    let (jobs_tx, jobs_rx) = bounded(1);
     let (results_tx, results_rx) = unbounded();
     // A seed that starts complete never hashes or records anything new: no threads for that,
     // which keeps a swarm of hundreds of seeder processes within the machine's task limit.
     let complete = have.is_complete();
-    if !complete {
-        crate::verify::spawn_verifiers(workers, storage.clone(), pool.clone(), jobs_rx, results_tx)
+    let workers = if complete { 0 } else { workers };
+    let jobs_tx =
+        crate::verify::spawn_verifiers(workers, 1, storage.clone(), pool.clone(), results_tx)
             .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
-    }
 
     let (incoming_tx, incoming_rx) = unbounded();
     spawn_listener(listener, incoming_tx);

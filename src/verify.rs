@@ -11,7 +11,9 @@
 use crate::bufpool::BlockPool;
 use crate::sha1::Sha1;
 use crate::storage::Storage;
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
+use parking_lot::{Condvar, Mutex};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,22 +45,95 @@ pub enum HashOutcome {
     WriteFailed(String),
 }
 
-/// Starts `workers` verifier threads.
+/// The queue of pieces waiting for a verifier: bounded, first in first out.
+///
+/// Not a crossbeam channel, unlike every other link: a crossbeam receiver with nothing to read
+/// spins and calls `sched_yield` a few times before it sleeps, and the verifiers wait like that
+/// once per piece. On two cores shared with the peers' threads (and a local seeder) those
+/// yields were about a sixth of a download's context switches; a condition variable just sleeps.
+struct JobQueue {
+    state: Mutex<QueueState>,
+    /// Signalled when a job arrives or the queue closes.
+    filled: Condvar,
+    /// Signalled when a job leaves.
+    drained: Condvar,
+    capacity: usize,
+}
+
+struct QueueState {
+    jobs: VecDeque<HashJob>,
+    closed: bool,
+}
+
+/// The coordinator's end of the job queue. Dropping it closes the queue: the verifiers finish
+/// what is queued and end.
+pub struct JobSender(Arc<JobQueue>);
+
+impl JobSender {
+    /// Queues a job, waiting while the queue is full (this wait is where backpressure from
+    /// busy verifiers reaches the coordinator, and through it the peers).
+    pub fn send(&self, job: HashJob) {
+        let q = &self.0;
+        let mut st = q.state.lock();
+        while st.jobs.len() >= q.capacity {
+            q.drained.wait(&mut st);
+        }
+        st.jobs.push_back(job);
+        q.filled.notify_one();
+    }
+}
+
+impl Drop for JobSender {
+    fn drop(&mut self) {
+        self.0.state.lock().closed = true;
+        self.0.filled.notify_all();
+    }
+}
+
+impl JobQueue {
+    /// The next job; `None` once the queue is closed and empty.
+    fn next(&self) -> Option<HashJob> {
+        let mut st = self.state.lock();
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                self.drained.notify_one();
+                return Some(job);
+            }
+            if st.closed {
+                return None;
+            }
+            self.filled.wait(&mut st);
+        }
+    }
+}
+
+/// Starts `workers` verifier threads fed through the returned sender, which holds at most
+/// `capacity` jobs waiting. With no workers (a seed that starts complete never hashes) a
+/// send would wait forever once the queue is full.
 pub fn spawn_verifiers(
     workers: usize,
+    capacity: usize,
     storage: Arc<Storage>,
     pool: Arc<BlockPool>,
-    jobs: Receiver<HashJob>,
     results: Sender<HashResult>,
-) -> std::io::Result<()> {
-    for i in 0..workers.max(1) {
-        let (storage, jobs, results) = (storage.clone(), jobs.clone(), results.clone());
+) -> std::io::Result<JobSender> {
+    let queue = Arc::new(JobQueue {
+        state: Mutex::new(QueueState {
+            jobs: VecDeque::new(),
+            closed: false,
+        }),
+        filled: Condvar::new(),
+        drained: Condvar::new(),
+        capacity: capacity.max(1),
+    });
+    for i in 0..workers {
+        let (storage, jobs, results) = (storage.clone(), queue.clone(), results.clone());
         let pool = pool.clone();
         std::thread::Builder::new()
             .name(format!("verify-{i}"))
             .stack_size(256 * 1024)
             .spawn(move || {
-                for mut job in jobs {
+                while let Some(mut job) = jobs.next() {
                     let blocks = std::mem::take(&mut job.blocks);
                     let result = verify_and_write(&storage, &job.expected, job.piece, &blocks);
                     for block in blocks {
@@ -70,7 +145,7 @@ pub fn spawn_verifiers(
                 }
             })?;
     }
-    Ok(())
+    Ok(JobSender(queue))
 }
 
 /// Hashes the blocks; writes them only if they match.
@@ -123,4 +198,73 @@ pub fn piece_on_disk_matches(
         return false;
     }
     crate::sha1::sha1(buf) == *expected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn queue(capacity: usize) -> (JobSender, Arc<JobQueue>) {
+        let q = Arc::new(JobQueue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            filled: Condvar::new(),
+            drained: Condvar::new(),
+            capacity,
+        });
+        (JobSender(q.clone()), q)
+    }
+
+    fn job(piece: u32) -> HashJob {
+        HashJob {
+            piece,
+            blocks: Vec::new(),
+            expected: [0; 20],
+        }
+    }
+
+    #[test]
+    fn jobs_come_out_in_order_and_closing_ends_the_workers_after_the_queue() {
+        let (tx, q) = queue(4);
+        tx.send(job(1));
+        tx.send(job(2));
+        drop(tx);
+        assert_eq!(q.next().map(|j| j.piece), Some(1));
+        assert_eq!(q.next().map(|j| j.piece), Some(2));
+        assert!(q.next().is_none());
+    }
+
+    #[test]
+    fn a_full_queue_holds_the_sender_until_a_worker_takes_a_job() {
+        let (tx, q) = queue(1);
+        tx.send(job(1));
+        let sender = std::thread::spawn(move || {
+            tx.send(job(2)); // waits: the queue is full
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!sender.is_finished(), "send did not wait for room");
+        assert_eq!(q.next().map(|j| j.piece), Some(1));
+        sender.join().unwrap();
+        assert_eq!(q.next().map(|j| j.piece), Some(2));
+        assert!(q.next().is_none(), "the sender was dropped: closed");
+    }
+
+    #[test]
+    fn a_waiting_worker_wakes_for_a_job_and_for_the_close() {
+        let (tx, q) = queue(1);
+        let worker = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            while let Some(j) = q.next() {
+                seen.push(j.piece);
+            }
+            seen
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(job(7));
+        drop(tx);
+        assert_eq!(worker.join().unwrap(), vec![7]);
+    }
 }
