@@ -607,7 +607,7 @@ impl Coordinator {
                 let p = self.peers.get_mut(&key).expect("checked");
                 if !p.got_bitfield && p.bitfield.count() == 0 {
                     p.got_bitfield = true;
-                    self.picker.peer_bitfield(&bf);
+                    self.picker.peer_bitfield(key, &bf);
                     p.bitfield = bf;
                 } else {
                     // BEP 3 allows a bitfield only first, but aria2 sends one mid-connection
