@@ -50,7 +50,7 @@ fuzz:
 # Benchmarks (issue 8; not part of `make test`): see README's "Performance" and bench/bench.py.
 # make bench [SIZE=1G] [PIECE=256K,4M] [RUNS=3] [SEEDERS=libtorrent] [CLIENTS=...] [TRACKER=builtin]
 # make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3]
-# make lesson [SIZE=1G] [PEERS=5,50,200] [LESSON_RUNS=1] [CLIENTS=minibt,aria2,libtorrent]
+# make lesson [SIZE=1G] [PEERS=5,50,200] [LESSON_RUNS=1] [CLIENTS=minibt,aria2,libtorrent,rqbit]
 #   CLIENTS=minibt,minibt-alt ALT_MINIBT=/path/to/modified/minibt: A/B a modified leecher
 #   ALT_ARGS="--sequential": extra arguments for minibt-alt only (A/B an option)
 BENCH_PY ?= /usr/bin/python3
@@ -72,11 +72,12 @@ bench: bench-build
 bench-peers: bench-build
 	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) $(if $(PEERS),--peer-counts $(PEERS))
 
-# Issue 9's lesson, docs/threads-vs-async.md: one thread per peer (minibt), one event loop (aria2)
-# and asynchronous I/O (libtorrent) leeching from the same swarms of 5, 50, 200 minibt seeders.
+# Issue 9's lesson, docs/threads-vs-async.md: one thread per peer (minibt), one event loop (aria2),
+# asynchronous I/O in C++ (libtorrent) and async Rust on tokio (rqbit, when on PATH) leeching from
+# the same swarms of 5, 50, 200 minibt seeders.
 # Prints the table; CSVs in bench/results/peers-DATE*.csv.
 LESSON_RUNS ?= 1
-LESSON_CLIENTS = $(if $(CLIENTS),$(CLIENTS),minibt,aria2,libtorrent)
+LESSON_CLIENTS = $(if $(CLIENTS),$(CLIENTS),minibt,aria2,libtorrent,rqbit)
 LESSON_PEERS = $(if $(PEERS),$(PEERS),5,50,200)
 lesson: bench-build
 	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) --runs $(LESSON_RUNS) \

@@ -38,7 +38,7 @@ PY = "/usr/bin/python3"
 LT_CLIENT = os.path.join(ROOT, "tests", "interop", "lt_client.py")  # shared with the interop tests
 SAMPLE_EVERY = 0.05
 TREE_EVERY = 20  # samples: once a second
-SOCKETS_EVERY = 10  # samples: twice a second
+SOCKETS_EVERY = 4  # samples: five times a second
 
 
 def log(msg):
@@ -208,7 +208,7 @@ def measure(proc, t0, timeout, done_file=None):
     per descriptor (a minibt leecher at 200 peers has 407 threads and 401 sockets; sampling both
     every 50 ms took ~0.3 CPU-s of a 2 s download). RssAnon and Threads (one small file per
     process) are read every sample; the tree is refreshed every second and sockets are counted
-    every 0.5 s (connections last for the whole download)."""
+    every 0.2 s (connections last for the whole download)."""
     peak_rss = peak_thr = peak_sock = 0
     t_done = None
     timed_out = False
@@ -453,7 +453,12 @@ def leech_cmd(client, a, torrent, out, report, extra=()):
                 "--summary-interval=0", "--console-log-level=warn",
                 "--file-allocation=falloc", "--bt-max-peers=0", "--bt-stop-timeout=120", *extra]
     if client == "rqbit":  # `cargo install rqbit` (9.1.0 here): not a Debian package
-        return ["rqbit", "--disable-dht", "--disable-dht-persistence", "--disable-lsd",
+        # --peer-limit is an option of rqbit itself, not of its `download` subcommand.
+        top = []
+        if "--peer-limit" in extra:
+            i = extra.index("--peer-limit")
+            top, extra = list(extra[i:i + 2]), list(extra[:i]) + list(extra[i + 2:])
+        return ["rqbit", *top, "--disable-dht", "--disable-dht-persistence", "--disable-lsd",
                 "--disable-upnp-port-forward", "--listen-ip", ip, "download", "-o", out,
                 "--exit-on-finish", "--disable-http-api", *extra, torrent]
     raise SystemExit(f"unknown client {client}")
@@ -769,6 +774,8 @@ def wait_listening(procs, ks, timeout):
 def bench_peers(a):
     counts = sorted(int(n) for n in a.peer_counts.split(","))
     clients = [c for c in a.clients.split(",") if c and available(c)]
+    for c in set(a.clients.split(",")) - set(clients) - {""}:
+        log(f"skipping {c}: not installed")
     piece = parse_size(a.pieces.split(",")[0])
     torrent, ih = setup(a, [piece])[piece]
     a.content_dir = seed_dir(a, piece)
@@ -869,6 +876,9 @@ def swarm_args(client, n):
         # is already set; above --bt-request-peer-speed-limit it stops adding peers, so that
         # limit is set out of reach (it still adds about 5 a second beyond its first ~40).
         return ["--bt-tracker-interval=1", "--bt-request-peer-speed-limit=100000M"]
+    if client == "rqbit":
+        # Every seeder as an initial peer, and its per-torrent peer limit above the swarm.
+        return ["--peer-limit", str(n + 50), "--initial-peers", ",".join(peers)]
     return []
 
 
