@@ -91,6 +91,18 @@ impl Drop for JobSender {
 }
 
 impl JobQueue {
+    fn new(capacity: usize) -> Arc<JobQueue> {
+        Arc::new(JobQueue {
+            state: Mutex::new(QueueState {
+                jobs: VecDeque::new(),
+                closed: false,
+            }),
+            filled: Condvar::new(),
+            drained: Condvar::new(),
+            capacity: capacity.max(1),
+        })
+    }
+
     /// The next job; `None` once the queue is closed and empty.
     fn next(&self) -> Option<HashJob> {
         let mut st = self.state.lock();
@@ -117,15 +129,7 @@ pub fn spawn_verifiers(
     pool: Arc<BlockPool>,
     results: Sender<HashResult>,
 ) -> std::io::Result<JobSender> {
-    let queue = Arc::new(JobQueue {
-        state: Mutex::new(QueueState {
-            jobs: VecDeque::new(),
-            closed: false,
-        }),
-        filled: Condvar::new(),
-        drained: Condvar::new(),
-        capacity: capacity.max(1),
-    });
+    let queue = JobQueue::new(capacity);
     for i in 0..workers {
         let (storage, jobs, results) = (storage.clone(), queue.clone(), results.clone());
         let pool = pool.clone();
@@ -206,15 +210,7 @@ mod tests {
     use std::time::Duration;
 
     fn queue(capacity: usize) -> (JobSender, Arc<JobQueue>) {
-        let q = Arc::new(JobQueue {
-            state: Mutex::new(QueueState {
-                jobs: VecDeque::new(),
-                closed: false,
-            }),
-            filled: Condvar::new(),
-            drained: Condvar::new(),
-            capacity,
-        });
+        let q = JobQueue::new(capacity);
         (JobSender(q.clone()), q)
     }
 
