@@ -928,7 +928,11 @@ impl Coordinator {
                 blocks,
                 expected,
             };
-            self.hash_jobs.send(job);
+            if !self.hash_jobs.send(job) {
+                // Only if every verifier thread has ended (a bug): nothing can be verified
+                // any more, and the stall timeout ends the session.
+                log::error!("no verifier thread left: piece {} not checked", req.index);
+            }
         }
         self.fill_requests(key);
     }

@@ -63,6 +63,26 @@ struct JobQueue {
 struct QueueState {
     jobs: VecDeque<HashJob>,
     closed: bool,
+    /// Verifier threads still running (each holds a [`WorkerGuard`]).
+    workers: usize,
+}
+
+/// Held by each verifier thread; dropping it (the thread ends, even by a panic) counts the
+/// worker out and wakes a sender waiting for room that no one is left to make.
+struct WorkerGuard(Arc<JobQueue>);
+
+impl WorkerGuard {
+    fn new(queue: &Arc<JobQueue>) -> WorkerGuard {
+        queue.state.lock().workers += 1;
+        WorkerGuard(queue.clone())
+    }
+}
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        self.0.state.lock().workers -= 1;
+        self.0.drained.notify_all();
+    }
 }
 
 /// The coordinator's end of the job queue. Dropping it closes the queue: the verifiers finish
@@ -71,15 +91,20 @@ pub struct JobSender(Arc<JobQueue>);
 
 impl JobSender {
     /// Queues a job, waiting while the queue is full (this wait is where backpressure from
-    /// busy verifiers reaches the coordinator, and through it the peers).
-    pub fn send(&self, job: HashJob) {
+    /// busy verifiers reaches the coordinator, and through it the peers). Returns false, and
+    /// drops the job, when the queue is full and no verifier is left to empty it.
+    pub fn send(&self, job: HashJob) -> bool {
         let q = &self.0;
         let mut st = q.state.lock();
         while st.jobs.len() >= q.capacity {
+            if st.workers == 0 {
+                return false;
+            }
             q.drained.wait(&mut st);
         }
         st.jobs.push_back(job);
         q.filled.notify_one();
+        true
     }
 }
 
@@ -96,6 +121,7 @@ impl JobQueue {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
                 closed: false,
+                workers: 0,
             }),
             filled: Condvar::new(),
             drained: Condvar::new(),
@@ -120,8 +146,8 @@ impl JobQueue {
 }
 
 /// Starts `workers` verifier threads fed through the returned sender, which holds at most
-/// `capacity` jobs waiting. With no workers (a seed that starts complete never hashes) a
-/// send would wait forever once the queue is full.
+/// `capacity` jobs waiting. With no workers (a seed that starts complete never hashes), or
+/// once every worker has ended, a send to a full queue drops the job instead of waiting.
 pub fn spawn_verifiers(
     workers: usize,
     capacity: usize,
@@ -133,10 +159,14 @@ pub fn spawn_verifiers(
     for i in 0..workers {
         let (storage, jobs, results) = (storage.clone(), queue.clone(), results.clone());
         let pool = pool.clone();
+        // Counted before the spawn, so no send sees zero workers while one is starting; if
+        // the spawn fails, the closure and this guard are dropped and the count goes back.
+        let guard = WorkerGuard::new(&queue);
         std::thread::Builder::new()
             .name(format!("verify-{i}"))
             .stack_size(256 * 1024)
             .spawn(move || {
+                let _guard = guard;
                 while let Some(mut job) = jobs.next() {
                     let blocks = std::mem::take(&mut job.blocks);
                     let result = verify_and_write(&storage, &job.expected, job.piece, &blocks);
@@ -236,6 +266,7 @@ mod tests {
     #[test]
     fn a_full_queue_holds_the_sender_until_a_worker_takes_a_job() {
         let (tx, q) = queue(1);
+        let _worker = WorkerGuard::new(&q);
         tx.send(job(1));
         let sender = std::thread::spawn(move || {
             tx.send(job(2)); // waits: the queue is full
@@ -246,6 +277,24 @@ mod tests {
         sender.join().unwrap();
         assert_eq!(q.next().map(|j| j.piece), Some(2));
         assert!(q.next().is_none(), "the sender was dropped: closed");
+    }
+
+    #[test]
+    fn with_no_worker_left_a_full_queue_drops_the_job_instead_of_waiting() {
+        let (tx, q) = queue(1);
+        assert!(tx.send(job(1)), "room for one");
+        assert!(!tx.send(job(2)), "full and no worker: must not wait");
+        // A worker that ends while the sender waits for room wakes it.
+        let guard = WorkerGuard::new(&q);
+        let sender = std::thread::spawn(move || tx.send(job(3)));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !sender.is_finished(),
+            "a worker is alive: send waits for room"
+        );
+        drop(guard);
+        assert!(!sender.join().unwrap());
+        assert_eq!(q.next().map(|j| j.piece), Some(1));
     }
 
     #[test]
