@@ -379,12 +379,12 @@ impl Picker {
         // Bucket 0 holds the pieces only seeds have (or nobody): a seed's rarest, so a seed
         // scans it first. Any other registered peer's pieces are never there, so for them it
         // comes last (it matters only for a peer the picker was never told about).
-        let order: Box<dyn Iterator<Item = &Vec<u32>>> = if self.seeds.contains(&peer) {
-            Box::new(self.buckets.iter())
+        let (skip, last) = if self.seeds.contains(&peer) {
+            (0, None)
         } else {
-            Box::new(self.buckets.iter().skip(1).chain(self.buckets.first()))
+            (1, self.buckets.first())
         };
-        for bucket in order {
+        for bucket in self.buckets.iter().skip(skip).chain(last) {
             if bucket.is_empty() {
                 continue;
             }
