@@ -530,7 +530,8 @@ impl Coordinator {
             return;
         };
         log::debug!("peer {key} {:?} dropped: {why}", p.addr);
-        self.active.remove(&key);
+        let was_active = self.active.remove(&key);
+        let had_requests = self.picker.outstanding(key) > 0;
         self.picker.peer_gone(key, &p.bitfield);
         if p.handshaken {
             self.run.per_peer.push(PeerSummary {
@@ -552,10 +553,14 @@ impl Coordinator {
                 k.retry_at = Instant::now() + Duration::from_secs(backoff);
             }
         }
-        // Its requests are free again: hand them to the others.
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for other in keys {
-            self.fill_requests(other);
+        // Its requests (and its place in the active set) are free again: hand them to the
+        // others. Only if it had either: dropping 200 idle seeds on completion or at shutdown
+        // would otherwise refill every remaining peer once per drop (40,000 calls for nothing).
+        if (had_requests || was_active) && self.completed_at.is_none() {
+            let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+            for other in keys {
+                self.fill_requests(other);
+            }
         }
     }
 
