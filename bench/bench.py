@@ -156,8 +156,8 @@ def sockets(pid):
 
 
 def status_fields(pid):
-    """(RssAnon KiB, Threads) of one process, or None once it is gone."""
-    rss = thr = 0
+    """(RssAnon KiB, Threads, VmSize KiB) of one process, or None once it is gone."""
+    rss = thr = vm = 0
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -165,9 +165,11 @@ def status_fields(pid):
                     rss = int(line.split()[1])
                 elif line.startswith("Threads:"):
                     thr = int(line.split()[1])
+                elif line.startswith("VmSize:"):
+                    vm = int(line.split()[1])
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return rss, thr
+    return rss, thr, vm
 
 
 def cpu_seconds(procs):
@@ -194,22 +196,23 @@ def census(procs):
                 total += len(os.listdir(f"/proc/{p}/task"))
             except OSError:
                 pass
-    threads = [(status_fields(p.pid) or (0, 0))[1] for p in procs]
+    threads = [(status_fields(p.pid) or (0, 0, 0))[1] for p in procs]
     return total, sum(threads), max(threads, default=0)
 
 
 def measure(proc, t0, timeout, done_file=None):
     """Sample proc's tree until it exits (or done_file appears: then SIGTERM it).
 
-    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads, peak sockets).
+    Returns (seconds, status, rusage, peak RssAnon KiB, peak threads, peak sockets,
+    peak VmSize KiB).
 
     The sampler shares the 2 cores with the client, so its cost must not grow with what it
     measures: finding the process tree reads one file per thread and counting sockets one link
     per descriptor (a minibt leecher at 200 peers has 407 threads and 401 sockets; sampling both
     every 50 ms took ~0.3 CPU-s of a 2 s download). RssAnon and Threads (one small file per
-    process) are read every sample; the tree is refreshed every second and sockets are counted
+    process, VmSize from the same file) are read every sample; the tree is refreshed every second and sockets are counted
     every 0.2 s (connections last for the whole download)."""
-    peak_rss = peak_thr = peak_sock = 0
+    peak_rss = peak_thr = peak_sock = peak_vm = 0
     t_done = None
     timed_out = False
     deadline = t0 + timeout
@@ -222,17 +225,18 @@ def measure(proc, t0, timeout, done_file=None):
             break
         if n % TREE_EVERY == 0:
             members = tree(proc.pid)
-        rss = thr = sock = 0
+        rss = thr = sock = vm = 0
         for p in members:
             f = status_fields(p)
             if f:
                 rss += f[0]
                 thr += f[1]
+                vm += f[2]
                 if n % SOCKETS_EVERY == 0:
                     sock += sockets(p)
         n += 1
         peak_rss, peak_thr = max(peak_rss, rss), max(peak_thr, thr)
-        peak_sock = max(peak_sock, sock)
+        peak_sock, peak_vm = max(peak_sock, sock), max(peak_vm, vm)
         now = time.monotonic()
         if t_done is None and done_file and os.path.exists(done_file):
             t_done = now
@@ -244,11 +248,12 @@ def measure(proc, t0, timeout, done_file=None):
             deadline = now + 10
             timed_out = True
         time.sleep(SAMPLE_EVERY)
+    peaks = (peak_rss, peak_thr, peak_sock, peak_vm)
     if timed_out:
-        return t_end - t0, -1, ru, peak_rss, peak_thr, peak_sock
+        return (t_end - t0, -1, ru, *peaks)
     if t_done is not None:  # finished, then stopped by us
-        return t_done - t0, 0, ru, peak_rss, peak_thr, peak_sock
-    return t_end - t0, proc.returncode, ru, peak_rss, peak_thr, peak_sock
+        return (t_done - t0, 0, ru, *peaks)
+    return (t_end - t0, proc.returncode, ru, *peaks)
 
 
 # ---- content, torrents, trackers --------------------------------------------------------------
@@ -524,7 +529,7 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         res = measure(proc, t0, a.timeout)
     PROCS.stop(proc)
     PROCS.stop_many(extra_seeders)
-    secs, status, ru, rss, thr, sock = res
+    secs, status, ru, rss, thr, sock, vm = res
     produced = os.path.join(out, os.path.basename(a.content))
     ok = status == 0 and os.path.exists(produced) and \
         os.path.getsize(produced) == a.size and sha1_file(produced) == a.digest
@@ -540,7 +545,8 @@ def one_run(client, a, torrent, work, out, tag, n_seeders, info_hash):
         "seconds": round(secs, 3), "mb_s": round(a.size / secs / 1e6, 1) if secs > 0 else 0,
         "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
         "sys_s": round(ru.ru_stime, 3), "peak_rss_anon_mib": round(rss / 1024, 1),
-        "peak_threads": thr, "peak_sockets": sock, "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
+        "peak_threads": thr, "peak_sockets": sock,
+        "peak_vmsize_mib": round(vm / 1024, 1), "vol_cs": ru.ru_nvcsw, "invol_cs": ru.ru_nivcsw,
         "minor_faults": ru.ru_minflt, "exit": status, "verified": ok,
     }
 
