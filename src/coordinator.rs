@@ -1154,23 +1154,25 @@ impl Coordinator {
         // With peers that unchoke us waiting outside the set, the slowest active one makes
         // room now and then, so a faster peer can show what it can do.
         // A peer never tried goes first, else the one that was fastest.
-        let waiting = self
-            .peers
-            .iter()
-            .filter(|(k, p)| {
-                !p.peer_choking && p.am_interested && !p.snubbed && !self.active.contains(k)
-            })
-            .map(|(k, p)| (*k, p.down.rate()))
-            .max_by(|a, b| (a.1 == 0.0).cmp(&(b.1 == 0.0)).then(a.1.total_cmp(&b.1)))
-            .map(|(k, _)| k);
+        let rotation_due = now.duration_since(self.last_rotation) >= ROTATE_EVERY;
+        let waiting = if rotation_due {
+            self.peers
+                .iter()
+                .filter(|(k, p)| {
+                    !p.peer_choking && p.am_interested && !p.snubbed && !self.active.contains(k)
+                })
+                .map(|(k, p)| (*k, p.down.rate()))
+                .max_by(|a, b| (a.1 == 0.0).cmp(&(b.1 == 0.0)).then(a.1.total_cmp(&b.1)))
+                .map(|(k, _)| k)
+        } else {
+            None
+        };
         if let Some(newcomer) = waiting {
-            if now.duration_since(self.last_rotation) >= ROTATE_EVERY {
-                self.last_rotation = now;
-                if let Some(k) = self.slowest_active() {
-                    self.active.remove(&k);
-                }
-                self.fill_requests(newcomer);
+            self.last_rotation = now;
+            if let Some(k) = self.slowest_active() {
+                self.active.remove(&k);
             }
+            self.fill_requests(newcomer);
         }
         // A safety net: any peer left with room in its queue gets requests again.
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();

@@ -318,9 +318,11 @@ fn save_final(
         return String::new();
     };
     let started = std::time::SystemTime::now();
-    if let Err(e) = boot.map_or_else(|| storage.flush(), |_| Ok(())) {
-        log::warn!("{e}");
-        return format!("; resume state not saved: {e}");
+    if boot.is_none() {
+        if let Err(e) = storage.flush() {
+            log::warn!("{e}");
+            return format!("; resume state not saved: {e}");
+        }
     }
     // With writes possibly still landing, recent mtimes are not recorded (see resume_store).
     let settled = stats
