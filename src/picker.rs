@@ -47,11 +47,15 @@
 //! buckets then hold availability minus the seed count, which orders pieces the same way.
 //!
 //! Extent affinity: among pieces that are equally rare, one in an extent (an aligned
-//! [`EXTENT_BYTES`] run of pieces) that was recently started wins, lowest index first. Small
-//! pieces are then written to disk a few MiB at a time in order instead of scattered at random,
-//! which the kernel's page cache handles with fewer, larger pages and faults (and a spinning
-//! disk with fewer seeks). Rarity always comes first; the extents themselves are chosen at
-//! random, so a swarm still spreads its pieces.
+//! [`EXTENT_BYTES`] run of pieces) that was recently started wins. Small pieces are then
+//! written to disk a few MiB at a time in order instead of scattered at random, which the
+//! kernel's page cache handles with fewer, larger pages and faults (and a spinning disk with
+//! fewer seeks). Rarity always comes first. An extent is opened at a random piece (the rarest
+//! pick) and continues in order from there, wrapping round to the extent's start; a `have`
+//! from any peer for a piece of an open extent closes it. Leechers of one swarm that open the
+//! same extent would otherwise catch up with each other and fetch the same pieces in
+//! lockstep, with nothing left to trade; with one seeder, or only seeds, no `have` ever
+//! arrives and the extents stay open.
 
 use crate::bitfield::Bitfield;
 use crate::ids::random_below;
@@ -151,7 +155,8 @@ pub struct Picker {
     seq_hint: u32,
     /// Pieces per extent for extent affinity (1 disables it).
     extent_pieces: u32,
-    /// Recently started extents, newest last; see the module documentation.
+    /// Recently started extents, newest last, each as the piece it was opened at; see the
+    /// module documentation.
     open_extents: Vec<u32>,
 }
 
@@ -203,6 +208,11 @@ impl Picker {
     /// (i.e. when the coordinator's `Bitfield::set` for the peer returned true).
     pub fn peer_have(&mut self, piece: u32) {
         self.change_avail(piece, true);
+        // Another leecher is fetching this extent too: leave it, or the two of us would walk
+        // it in lockstep and fetch the same pieces from the same seeds (see the module doc).
+        let per = self.extent_pieces;
+        self.open_extents
+            .retain(|&anchor| anchor / per != piece / per);
     }
 
     /// A peer disconnected: its pieces (`peer_has`, its bitfield including every `have`)
@@ -365,7 +375,7 @@ impl Picker {
                 if let Some(near) = self.open_extent_piece(peer_has, rarity) {
                     return Some(near);
                 }
-                self.open_extents.push(p / self.extent_pieces);
+                self.open_extents.push(p);
                 if self.open_extents.len() > OPEN_EXTENTS {
                     self.open_extents.remove(0);
                 }
@@ -397,30 +407,30 @@ impl Picker {
         None
     }
 
-    /// The lowest `Missing` piece the peer has, of availability `rarity`, in a recently
-    /// started extent (newest extent first). Forgets extents with nothing left to start.
+    /// The next `Missing` piece the peer has, of availability `rarity`, in a recently opened
+    /// extent (newest first): scanning in order from the piece the extent was opened at,
+    /// wrapping round to its start. Forgets extents with nothing left to start.
     fn open_extent_piece(&mut self, peer_has: &Bitfield, rarity: u32) -> Option<u32> {
-        let n = self.state.len() as u32;
         let per = self.extent_pieces;
         if per == 1 {
             return None;
         }
-        let mut found = None;
-        self.open_extents.retain(|&e| {
-            (e * per..(e * per).saturating_add(per).min(n))
-                .any(|p| self.state[p as usize] == PieceState::Missing)
+        let n = self.state.len() as u32;
+        let extent_of = |anchor: u32| {
+            let start = anchor / per * per;
+            let end = start.saturating_add(per).min(n);
+            (anchor..end).chain(start..anchor)
+        };
+        self.open_extents.retain(|&anchor| {
+            extent_of(anchor).any(|p| self.state[p as usize] == PieceState::Missing)
         });
-        for &e in self.open_extents.iter().rev() {
-            found = (e * per..(e * per).saturating_add(per).min(n)).find(|&p| {
+        self.open_extents.iter().rev().find_map(|&anchor| {
+            extent_of(anchor).find(|&p| {
                 self.state[p as usize] == PieceState::Missing
                     && self.avail[p as usize] == rarity
                     && peer_has.has(p)
-            });
-            if found.is_some() {
-                break;
-            }
-        }
-        found
+            })
+        })
     }
 
     /// True when nothing is left to request normally: no `Missing` piece remains and every
@@ -790,11 +800,13 @@ mod tests {
         let (mut p, all) = extent_picker(160);
         let order = started_pieces(&mut p, &all, 40);
         p.check_invariants();
-        // The first piece starts an extent; the rest of that extent follows in order.
+        // The first piece opens an extent; the rest of that extent follows in order from
+        // there, wrapping round to the extent's start.
         let first = order[0];
         let extent = first / 16;
-        let rest: Vec<u32> = (extent * 16..extent * 16 + 16)
-            .filter(|&i| i >= 4 && i != first)
+        let rest: Vec<u32> = (first + 1..extent * 16 + 16)
+            .chain(extent * 16..first)
+            .filter(|&i| i >= 4)
             .collect();
         assert_eq!(&order[1..1 + rest.len()], &rest[..], "order {order:?}");
         // Every extent is finished before the next one starts (apart from the first's start).
@@ -807,14 +819,19 @@ mod tests {
     }
 
     #[test]
-    fn extents_are_chosen_at_random() {
-        let seen: HashSet<u32> = (0..40)
+    fn extents_are_chosen_and_opened_at_random() {
+        // Leechers of one swarm must not walk an extent in lockstep: both the extent and the
+        // piece it is opened at vary from picker to picker.
+        let firsts: Vec<u32> = (0..40)
             .map(|_| {
                 let (mut p, all) = extent_picker(160);
-                started_pieces(&mut p, &all, 1)[0] / 16
+                started_pieces(&mut p, &all, 1)[0]
             })
             .collect();
-        assert!(seen.len() > 1, "always extent {seen:?}");
+        let extents: HashSet<u32> = firsts.iter().map(|i| i / 16).collect();
+        let offsets: HashSet<u32> = firsts.iter().map(|i| i % 16).collect();
+        assert!(extents.len() > 1, "always extent {extents:?}");
+        assert!(offsets.len() > 1, "always opened at offset {offsets:?}");
     }
 
     #[test]
@@ -828,6 +845,22 @@ mod tests {
         others.clear(far);
         p.peer_bitfield(5, &others);
         assert_eq!(started_pieces(&mut p, &all, 1), vec![far]);
+        p.check_invariants();
+    }
+
+    #[test]
+    fn a_have_from_another_peer_closes_the_extent() {
+        let (mut p, all) = extent_picker(160);
+        let first = started_pieces(&mut p, &all, 2)[0];
+        assert_eq!(p.open_extents, vec![first]);
+        // A leecher announces a piece of another extent: ours stays open.
+        let other_extent = (first / 16 * 16 + 40) % 160;
+        p.peer_have(other_extent);
+        assert_eq!(p.open_extents, vec![first]);
+        // It announces a piece of ours: it is walking the same extent, so we leave it.
+        let ours = first / 16 * 16 + (first + 8) % 16;
+        p.peer_have(ours);
+        assert!(p.open_extents.is_empty());
         p.check_invariants();
     }
 
