@@ -744,10 +744,11 @@ def announce_for(port, info_hash_hex, ip, peer_port, k, size):
 def start_swarm_seeder(a, torrent, k):
     """One minibt seeder for `bench.py peers`, in its own directory (a hard link to the content
     and a copy of the primed resume state: minibt seeders sharing one directory race on
-    their shared resume file), announcing to a tracker that is not there: given a live one,
-    every seeder asks for up to 200 peers and dials every other seeder, and those seed-to-seed
-    connections (two threads at each end) stay open, 200 seeders would need ~80,000 threads.
-    The harness lists the seeder at the real tracker itself (announce_for)."""
+    their shared resume file), with no tracker (`--no-tracker`): given one, every seeder asks
+    for up to 200 peers and dials every other seeder: some 20,000 connections that end only when
+    the two find they are both seeds. The harness lists the seeder at the tracker itself
+    (announce_for). (They used to announce to a tracker that was not there; 200 announcers
+    retrying on their backoff cost the swarm up to 40 ms of CPU per download.)"""
     d = os.path.join(a.work, "swarm", str(k))
     os.makedirs(d, exist_ok=True)
     name = os.path.basename(a.content)
@@ -757,7 +758,7 @@ def start_swarm_seeder(a, torrent, k):
     state = f".{name}.minibt-resume"
     shutil.copyfile(os.path.join(a.content_dir, state), os.path.join(d, state))
     ip, port = seeder_addr(k)
-    cmd = [a.minibt, "seed", a.dead_torrent, "--from", d, "--port", str(port), "--bind-ip", ip,
+    cmd = [a.minibt, "seed", torrent, "--no-tracker", "--from", d, "--port", str(port), "--bind-ip", ip,
            "-q", "--max-peers", "250"]
     return PROCS.spawn(cmd, os.path.join(a.work, f"seed-p-minibt-{k}.log"))
 
@@ -786,10 +787,6 @@ def bench_peers(a):
     torrent, ih = setup(a, [piece])[piece]
     a.content_dir = seed_dir(a, piece)
     prime_minibt(a, torrent, ih, a.content_dir)
-    # The seeders' copy of the torrent (same info hash) names a tracker nobody listens on.
-    a.dead_torrent = os.path.join(a.work, f"swarm-{human(a.size)}-{human(piece)}.torrent")
-    make_torrent(a.minibt, a.content, piece, f"http://127.0.0.1:{free_port()}/announce",
-                 a.dead_torrent)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     rows, seeders = [], []
     failed = False
@@ -821,8 +818,16 @@ def bench_peers(a):
                     tag = f"peers{n}-{client}-{run}"
                     a.leech_extra = swarm_args(client, n)
                     seeders_cpu = cpu_seconds(seeders)
+                    perf = start_swarm_perf(a, tag)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
+                    if perf:
+                        perf.send_signal(signal.SIGINT)  # it writes its file and exits
+                        try:
+                            perf.wait(timeout=120)
+                        except subprocess.TimeoutExpired:
+                            pass
+                        PROCS.stop(perf)
                     # What the swarm spent serving this download (on the same 2 cores).
                     r["seeders_cpu_s"] = round(cpu_seconds(seeders) - seeders_cpu, 2)
                     rep = os.path.join(a.work, f"report-{tag}.json")
@@ -863,6 +868,19 @@ def bench_peers(a):
     if failed:
         print("stopped early (see the log above): rows for larger swarms are missing")
     return 1 if any(not r["verified"] for r in rows) else 0
+
+
+def start_swarm_perf(a, tag):
+    """With --perf-swarm: perf samples every process on the machine (leecher, seeders and
+    kernel) while one download runs, into WORK/perf-TAG.data; `perf report --sort comm` then
+    shows who spends the CPU the leecher does not get."""
+    if not a.perf_swarm:
+        return None
+    data = os.path.join(a.work, f"perf-{tag}.data")
+    p = PROCS.spawn(["perf", "record", "-a", "-g", "-e", "cpu-clock", "-F", "999", "-o", data],
+                    os.path.join(a.work, f"perf-{tag}.log"))
+    time.sleep(0.5)  # perf has opened its buffers before the leecher starts
+    return p
 
 
 def swarm_args(client, n):
@@ -975,6 +993,10 @@ def main():
     ap.add_argument("--perf-event", default="cpu-clock",
                     help="what `profile` samples (say sched:sched_switch, to see who blocks)")
     ap.add_argument("--peer-counts", default="5,50,200")
+    ap.add_argument("--perf-swarm", action="store_true",
+                    help="peers mode: record every process with perf during each download "
+                         "(WORK/perf-TAG.data); perf's own cost makes these runs' figures "
+                         "for profiling only")
     ap.add_argument("--tracker", default="builtin", choices=["opentracker", "builtin"],
                     help="builtin honours BEP 3 `ip`; opentracker records the source address, "
                          "and minibt announces from 127.0.0.1 whatever --bind-ip says, so "

@@ -12,14 +12,22 @@ pub struct Usage {
     pub involuntary_switches: u64,
 }
 
-/// Reads memory and thread count from `/proc/self/status` and sums context switches over every
-/// thread in `/proc/self/task` (the process-level counters cover the main thread only).
-pub fn sample() -> Usage {
+/// Memory and thread count only, from `/proc/self/status`: one small read, cheap enough for
+/// the coordinator's one-second tick (switches are left at zero).
+pub fn memory_and_threads() -> Usage {
     let mut u = Usage::default();
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         u.rss_anon = field(&status, "RssAnon:") * 1024;
         u.threads = field(&status, "Threads:");
     }
+    u
+}
+
+/// [`memory_and_threads`] plus context switches summed over every thread in `/proc/self/task`
+/// (the process-level counters cover the main thread only). That is a file per thread, so
+/// it is read once, for the report.
+pub fn sample() -> Usage {
+    let mut u = memory_and_threads();
     if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
         for task in tasks.flatten() {
             if let Ok(status) = std::fs::read_to_string(task.path().join("status")) {
@@ -76,5 +84,8 @@ mod tests {
         assert!(u.threads >= 1);
         assert!(u.rss_anon > 0);
         assert!(u.voluntary_switches + u.involuntary_switches > 0);
+        let m = super::memory_and_threads();
+        assert!(m.threads >= 1 && m.rss_anon > 0);
+        assert_eq!(m.voluntary_switches + m.involuntary_switches, 0);
     }
 }
