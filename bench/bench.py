@@ -821,13 +821,7 @@ def bench_peers(a):
                     perf = start_swarm_perf(a, tag)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
-                    if perf:
-                        perf.send_signal(signal.SIGINT)  # it writes its file and exits
-                        try:
-                            perf.wait(timeout=120)
-                        except subprocess.TimeoutExpired:
-                            pass
-                        PROCS.stop(perf)
+                    stop_swarm_perf(perf)
                     # What the swarm spent serving this download (on the same 2 cores).
                     r["seeders_cpu_s"] = round(cpu_seconds(seeders) - seeders_cpu, 2)
                     rep = os.path.join(a.work, f"report-{tag}.json")
@@ -881,6 +875,16 @@ def start_swarm_perf(a, tag):
                     os.path.join(a.work, f"perf-{tag}.log"))
     time.sleep(0.5)  # perf has opened its buffers before the leecher starts
     return p
+
+
+def stop_swarm_perf(perf):
+    if perf:
+        perf.send_signal(signal.SIGINT)  # it writes its file and exits
+        try:
+            perf.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            pass
+        PROCS.stop(perf)
 
 
 def swarm_args(client, n):

@@ -375,9 +375,11 @@ impl Picker {
                 if let Some(near) = self.open_extent_piece(peer_has, rarity) {
                     return Some(near);
                 }
-                self.open_extents.push(p);
-                if self.open_extents.len() > OPEN_EXTENTS {
-                    self.open_extents.remove(0);
+                if self.extent_pieces > 1 {
+                    self.open_extents.push(p);
+                    if self.open_extents.len() > OPEN_EXTENTS {
+                        self.open_extents.remove(0);
+                    }
                 }
                 Some(p)
             }
