@@ -172,18 +172,27 @@ def status_fields(pid):
     return rss, thr, vm
 
 
-def cpu_seconds(procs):
-    """user+sys CPU seconds the processes have used so far (/proc/PID/stat)."""
-    tick = os.sysconf("SC_CLK_TCK")
+def stat_sum(procs, fields_wanted):
+    """Sum of the given fields of /proc/PID/stat (0-based, counted after the command name)."""
     total = 0
     for p in procs:
         try:
             with open(f"/proc/{p.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+            total += sum(int(fields[i]) for i in fields_wanted)
         except (OSError, IndexError, ValueError):
             pass
-    return total / tick
+    return total
+
+
+def cpu_seconds(procs):
+    """user+sys CPU seconds the processes have used so far (/proc/PID/stat)."""
+    return stat_sum(procs, (11, 12)) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def minor_faults(procs):
+    """Minor page faults the processes have taken so far (/proc/PID/stat minflt)."""
+    return stat_sum(procs, (7,))
 
 
 def census(procs):
@@ -569,7 +578,7 @@ def summarize(rows, group_keys):
             "peak_threads": max(r["peak_threads"] for r in rs),
             "vol_cs": int(med("vol_cs")), "invol_cs": int(med("invol_cs")),
         })
-        for extra in ("peers_used", "peak_sockets"):
+        for extra in ("peers_used", "peak_sockets", "seeders_faults"):
             if extra in rs[0]:
                 s[extra] = int(med(extra))
         if "seeders_cpu_s" in rs[0]:
@@ -818,12 +827,14 @@ def bench_peers(a):
                     tag = f"peers{n}-{client}-{run}"
                     a.leech_extra = swarm_args(client, n)
                     seeders_cpu = cpu_seconds(seeders)
+                    seeders_faults = minor_faults(seeders)
                     perf = start_swarm_perf(a, tag)
                     r = one_run(client, a, torrent, a.work, os.path.join(a.work, "out"), tag,
                                 n, ih)
                     stop_swarm_perf(perf)
                     # What the swarm spent serving this download (on the same 2 cores).
                     r["seeders_cpu_s"] = round(cpu_seconds(seeders) - seeders_cpu, 2)
+                    r["seeders_faults"] = minor_faults(seeders) - seeders_faults
                     rep = os.path.join(a.work, f"report-{tag}.json")
                     if client.startswith("minibt") and os.path.exists(rep):
                         r["peers_used"] = peers_used(rep)
@@ -832,7 +843,7 @@ def bench_peers(a):
                     log(f"{tag}: {r['seconds']} s, {r['mb_s']} MB/s, cpu {r['cpu_s']} s, "
                         f"RssAnon {r['peak_rss_anon_mib']} MiB, {r['peak_threads']} threads, "
                         f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
-                        f"seeders' cpu {r['seeders_cpu_s']} s, "
+                        f"seeders' cpu {r['seeders_cpu_s']} s, faults {r['seeders_faults']}, "
                         f"peers {r.get('peers_used', '?')}, "
                         f"verified={r['verified']}")
                     log("after it: tasks on the machine %d; seeders' threads %d (at most %d "
@@ -854,7 +865,7 @@ def bench_peers(a):
         s["cpu_ms_per_mib"] = round(s["cpu_s"] * 1000 / mib, 2)
     write_csv(os.path.join(a.results, f"peers-{stamp}-summary.csv"), summary)
     print_table(summary, ["seeders", "client", "runs", "median_s", "mb_s", "cpu_s",
-                          "seeders_cpu_s", "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
+                          "seeders_cpu_s", "seeders_faults", "peak_rss_anon_mib", "peak_threads", "peak_sockets", "vol_cs",
                           "invol_cs", "cs_per_mib", "cpu_ms_per_mib", "peers_used"],
                 f"{human(a.size)} from N minibt seeders on loopback, {machine()}, {stamp}; "
                 f"peak_sockets = open sockets (connections + listeners); peers_used = peers "

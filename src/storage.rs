@@ -2,10 +2,13 @@
 //!
 //! Every file of the torrent is created at its full size under the output directory (0-byte
 //! files and directories included) and mapped once with memmap2. Verified pieces are copied
-//! into the maps across file boundaries using [`Layout::spans`]; seeding peers read blocks back
-//! out of the same maps.
+//! into the maps across file boundaries using [`Layout::spans`]. Blocks served to peers (and
+//! pieces checked at start) are read back with positional reads (`pread`) from the same page
+//! cache: a seeder then never maps the content into its own address space, so serving costs no
+//! page faults, and a page that hundreds of seeders on one machine serve is not mapped
+//! hundreds of times over.
 //!
-//! Concurrency: the maps are shared between the threads that write verified pieces and the
+//! Concurrency: the maps are written by the verifier threads, and the same files are read by the
 //! threads that serve blocks to peers. They never touch the same bytes at the same time because
 //! the coordinator hands a piece to exactly one writer, and serves a piece only after that write
 //! has completed and been reported back (a verified piece is never written again). That
@@ -22,6 +25,7 @@ use crate::layout::Layout;
 use memmap2::MmapRaw;
 use std::fs::{self, File, OpenOptions};
 use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 
 /// A storage failure: always names the path involved.
@@ -57,7 +61,7 @@ struct MappedFile {
     /// `None` for 0-byte files, which cannot be mapped.
     map: Option<MmapRaw>,
     /// `None` for BEP 47 padding files, which are never created.
-    _file: Option<File>,
+    file: Option<File>,
 }
 
 /// The torrent's content on disk.
@@ -85,7 +89,7 @@ impl Storage {
                 files.push(MappedFile {
                     path,
                     map: None,
-                    _file: None,
+                    file: None,
                 });
                 continue;
             }
@@ -138,7 +142,7 @@ impl Storage {
             files.push(MappedFile {
                 path,
                 map,
-                _file: Some(file),
+                file: Some(file),
             });
         }
         Ok(Storage {
@@ -203,19 +207,11 @@ impl Storage {
             ));
         }
         for span in self.layout.spans(piece, begin, out.len() as u32) {
-            let Some(map) = self.files[span.file].map.as_ref() else {
+            let dest = &mut out[span.buf_offset..span.buf_offset + span.len];
+            match self.files[span.file].file.as_ref() {
+                Some(file) => file.read_exact_at(dest, span.file_offset)?,
                 // Padding (BEP 47) reads as zeros.
-                out[span.buf_offset..span.buf_offset + span.len].fill(0);
-                continue;
-            };
-            // SAFETY: in bounds as in `write`; callers only read pieces that are not being
-            // written (verified pieces, or pieces checked before any download starts).
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    map.as_ptr().add(span.file_offset as usize),
-                    out[span.buf_offset..].as_mut_ptr(),
-                    span.len,
-                );
+                None => dest.fill(0),
             }
         }
         Ok(())
