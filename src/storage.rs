@@ -339,6 +339,28 @@ mod tests {
     }
 
     #[test]
+    fn a_file_shrunk_by_another_process_reads_as_an_error_not_a_crash() {
+        // Reads are `pread`s, not copies out of the map: bytes past the new end of the file
+        // are an error for the serving peer, where a copy from the map would die of SIGBUS.
+        let dir = temp_dir("shrunk");
+        let layout = Layout::new(16, vec![(PathBuf::from("f"), 32)]).unwrap();
+        let storage = Storage::open(&dir, &layout).unwrap();
+        storage.write(1, 0, &[5; 16]).unwrap();
+        let mut block = [0u8; 16];
+        storage.read(1, 0, &mut block).unwrap();
+        assert_eq!(block, [5; 16]);
+        OpenOptions::new()
+            .write(true)
+            .open(dir.join("f"))
+            .unwrap()
+            .set_len(8)
+            .unwrap();
+        let err = storage.read(1, 0, &mut block).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn padding_files_are_never_created_and_read_as_zeros() {
         let dir = temp_dir("padding");
         let layout = Layout::new(
