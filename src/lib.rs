@@ -40,6 +40,7 @@ pub mod resume_store;
 pub mod session;
 pub mod sha1;
 pub mod signals;
+pub mod spare_threads;
 pub mod storage;
 pub mod tracker;
 pub mod tracker_server;

@@ -19,12 +19,14 @@
 //! any socket or protocol error and reports [`EventKind::Gone`] with the reason.
 //!
 //! An async client would run both loops as tasks on one event loop; here each costs a small
-//! stack (see [`PEER_STACK_SIZE`]) and the kernel does the scheduling.
+//! stack (see [`PEER_STACK_SIZE`]) and the kernel does the scheduling. Threads whose
+//! connection ended wait for the next one (see [`crate::spare_threads`]).
 
 use crate::bitfield::Bitfield;
 use crate::bufpool::BlockPool;
 use crate::ids::{InfoHash, PeerId};
 use crate::ratelimit::RateLimit;
+use crate::spare_threads::SpareThreads;
 use crate::storage::Storage;
 use crate::wire::{self, BlockRequest, Handshake, Limits, Message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -36,6 +38,9 @@ use std::time::Duration;
 /// Stack size of each peer thread: the threads keep their buffers on the heap, so a small stack
 /// keeps a swarm of hundreds of peers cheap.
 pub const PEER_STACK_SIZE: usize = 128 * 1024;
+
+/// Reader (and writer) threads kept parked for the next connections; more end.
+pub const MAX_SPARE_THREADS: usize = 8;
 
 /// How long a connect may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,6 +74,9 @@ pub struct PeerContext {
     pub pool: Arc<BlockPool>,
     pub upload_limit: Option<Arc<RateLimit>>,
     pub download_limit: Option<Arc<RateLimit>>,
+    /// Where connections find their reader and writer threads.
+    pub readers: SpareThreads,
+    pub writers: SpareThreads,
 }
 
 /// What a peer thread reports to the coordinator.
@@ -178,17 +186,14 @@ pub fn spawn(
     ctx: Arc<PeerContext>,
     commands: Receiver<Command>,
 ) -> io::Result<()> {
-    std::thread::Builder::new()
-        .name(format!("peer-{key}"))
-        .stack_size(PEER_STACK_SIZE)
-        .spawn(move || {
-            let reason = run_reader(key, origin, &ctx, commands);
-            let _ = ctx.events.send(Event {
-                peer: key,
-                kind: EventKind::Gone(reason),
-            });
-        })
-        .map(|_| ())
+    let threads = ctx.clone();
+    threads.readers.run(move || {
+        let reason = run_reader(key, origin, &ctx, commands);
+        let _ = ctx.events.send(Event {
+            peer: key,
+            kind: EventKind::Gone(reason),
+        });
+    })
 }
 
 fn connect(addr: SocketAddr, bind_ip: Option<std::net::IpAddr>) -> io::Result<TcpStream> {
@@ -253,10 +258,9 @@ fn run_reader(
     let events = ctx.events.clone();
     let storage = ctx.storage.clone();
     let limit = ctx.upload_limit.clone();
-    let writer_started = std::thread::Builder::new()
-        .name(format!("peer-{key}-w"))
-        .stack_size(PEER_STACK_SIZE)
-        .spawn(move || run_writer(key, writer, commands, &storage, &events, limit.as_deref()));
+    let writer_started = ctx
+        .writers
+        .run(move || run_writer(key, writer, commands, &storage, &events, limit.as_deref()));
     if let Err(e) = writer_started {
         return PeerError::Io(e);
     }

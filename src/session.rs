@@ -14,12 +14,13 @@ use crate::coordinator::{
 };
 use crate::ids::PeerId;
 use crate::metainfo::Metainfo;
-use crate::peer::PeerContext;
+use crate::peer::{PeerContext, MAX_SPARE_THREADS, PEER_STACK_SIZE};
 use crate::picker::PickMode;
 use crate::progress::{Progress, ProgressMode};
 use crate::ratelimit::RateLimit;
 use crate::resume::ResumeState;
 use crate::resume_store::Saver;
+use crate::spare_threads::SpareThreads;
 use crate::storage::Storage;
 use crate::tracker::announcer::{spawn_announcer, AnnounceParams};
 use crate::tracker::TransferStats;
@@ -169,7 +170,12 @@ pub fn run(
         pool: pool.clone(),
         upload_limit: cfg.max_upload_rate.map(|r| Arc::new(RateLimit::new(r))),
         download_limit: cfg.max_download_rate.map(|r| Arc::new(RateLimit::new(r))),
+        readers: SpareThreads::new("peer-r", PEER_STACK_SIZE, MAX_SPARE_THREADS),
+        writers: SpareThreads::new("peer-w", PEER_STACK_SIZE, MAX_SPARE_THREADS),
     });
+    // Threads for the first connection, ready before it arrives (see spare_threads).
+    ctx.readers.prestart(1);
+    ctx.writers.prestart(1);
 
     // One job waiting (plus one per worker being hashed): with 4 MiB pieces, whole pieces held
     // in memory are what private memory is made of, so the queue stays short.
