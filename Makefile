@@ -49,7 +49,8 @@ fuzz:
 
 # Benchmarks (issue 8; not part of `make test`): see README's "Performance" and bench/bench.py.
 # make bench [SIZE=1G] [PIECE=256K,4M] [RUNS=3] [SEEDERS=libtorrent] [CLIENTS=...] [TRACKER=builtin]
-# make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3]
+# make bench-peers [SIZE=1G] [PIECE=256K] [PEERS=5,50,200] [RUNS=3] [ROUNDS=1]
+#   ROUNDS=N: start the swarms afresh and measure every count N times (RUNS downloads each)
 # make lesson [SIZE=1G] [PEERS=5,50,200] [LESSON_RUNS=1] [CLIENTS=minibt,aria2,libtorrent,rqbit]
 #   CLIENTS=minibt,minibt-alt ALT_MINIBT=/path/to/modified/minibt: A/B a modified leecher
 #   ALT_ARGS="--sequential": extra arguments for minibt-alt only (A/B an option)
@@ -70,7 +71,8 @@ bench: bench-build
 	$(BENCH_PY) bench/bench.py clients $(BENCH_ARGS)
 
 bench-peers: bench-build
-	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) $(if $(PEERS),--peer-counts $(PEERS))
+	$(BENCH_PY) bench/bench.py peers $(BENCH_ARGS) $(if $(PEERS),--peer-counts $(PEERS)) \
+		$(if $(ROUNDS),--rounds $(ROUNDS))
 
 # Issue 9's lesson, docs/threads-vs-async.md: one thread per peer (minibt), one event loop (aria2),
 # asynchronous I/O in C++ (libtorrent) and async Rust on tokio (rqbit, when on PATH) leeching from

@@ -787,21 +787,15 @@ def wait_listening(procs, ks, timeout):
                 time.sleep(0.05)
 
 
-def bench_peers(a):
-    counts = sorted(int(n) for n in a.peer_counts.split(","))
-    clients = [c for c in a.clients.split(",") if c and available(c)]
-    for c in set(a.clients.split(",")) - set(clients) - {""}:
-        log(f"skipping {c}: not installed")
-    piece = parse_size(a.pieces.split(",")[0])
-    torrent, ih = setup(a, [piece])[piece]
-    a.content_dir = seed_dir(a, piece)
-    prime_minibt(a, torrent, ih, a.content_dir)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    rows, seeders = [], []
+def peers_round(a, torrent, ih, counts, clients, rnd, stamp, rows):
+    """One round of `bench.py peers`: a swarm grown to each count in turn, `a.runs` downloads
+    per client at each; rows are appended to `rows`. True if it stopped early."""
+    seeders = []
     failed = False
     try:
         for n in counts:
-            log(f"swarm of {n} minibt seeders ({human(a.size)}, {human(piece)} pieces)")
+            log(f"round {rnd + 1} of {a.rounds}: swarm of {n} minibt seeders "
+                f"({human(a.size)}, {human(a.piece)} pieces)")
             ks = list(range(8 + len(seeders), 8 + n))
             new = []
             for i, k in enumerate(ks):
@@ -824,7 +818,8 @@ def bench_peers(a):
                 for client in clients:
                     for k in range(8, 8 + n):  # again: the tracker forgets silent peers
                         announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size)
-                    tag = f"peers{n}-{client}-{run}"
+                    run_no = rnd * a.runs + run
+                    tag = f"peers{n}-{client}-{run_no}"
                     a.leech_extra = swarm_args(client, n)
                     seeders_cpu = cpu_seconds(seeders)
                     seeders_faults = minor_faults(seeders)
@@ -838,8 +833,8 @@ def bench_peers(a):
                     rep = os.path.join(a.work, f"report-{tag}.json")
                     if client.startswith("minibt") and os.path.exists(rep):
                         r["peers_used"] = peers_used(rep)
-                    rows.append({"date": stamp, "size": a.size, "piece": piece, "seeders": n,
-                                 "client": client, "run": run + 1, **r})
+                    rows.append({"date": stamp, "size": a.size, "piece": a.piece, "seeders": n,
+                                 "client": client, "run": run_no + 1, **r})
                     log(f"{tag}: {r['seconds']} s, {r['mb_s']} MB/s, cpu {r['cpu_s']} s, "
                         f"RssAnon {r['peak_rss_anon_mib']} MiB, {r['peak_threads']} threads, "
                         f"cs {r['vol_cs']}+{r['invol_cs']}, sockets {r['peak_sockets']}, "
@@ -856,6 +851,30 @@ def bench_peers(a):
         failed = True
     finally:
         PROCS.stop_many(seeders)
+    return failed
+
+
+def bench_peers(a):
+    counts = sorted(int(n) for n in a.peer_counts.split(","))
+    clients = [c for c in a.clients.split(",") if c and available(c)]
+    for c in set(a.clients.split(",")) - set(clients) - {""}:
+        log(f"skipping {c}: not installed")
+    piece = a.piece = parse_size(a.pieces.split(",")[0])
+    torrent, ih = setup(a, [piece])[piece]
+    a.content_dir = seed_dir(a, piece)
+    prime_minibt(a, torrent, ih, a.content_dir)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    rows = []
+    failed = False
+    # Rounds: the machine's speed drifts over minutes (±10 % here), and swarms measured one
+    # after the other would put that drift between the peer counts. Each round starts the
+    # swarms afresh and measures every count again; the summary takes medians over all rounds.
+    for rnd in range(a.rounds):
+        if rnd:
+            time.sleep(2)  # the last round's 200 processes have exited
+        failed = peers_round(a, torrent, ih, counts, clients, rnd, stamp, rows)
+        if failed:
+            break
     os.makedirs(a.results, exist_ok=True)
     write_csv(os.path.join(a.results, f"peers-{stamp}.csv"), rows)
     summary = summarize(rows, ["seeders", "client"])
@@ -1001,6 +1020,9 @@ def main():
                     help="leechers: minibt,minibt+fast-sha1,minibt-alt,libtorrent,aria2,"
                          "transmission,rqbit")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="peers mode: start the swarms afresh and measure every count this "
+                         "many times (runs per count per round)")
     ap.add_argument("--warmup", type=int, default=1,
                     help="1: one download that is not counted before each series (0: none)")
     ap.add_argument("--profile-client", default="minibt",

@@ -242,6 +242,8 @@ pub struct Coordinator {
     resume: Option<Sender<Bitfield>>,
     /// Pieces verified since the resume saver last took a snapshot.
     resume_dirty: bool,
+    /// Bytes down, bytes up and peers at the last memory sample.
+    sampled_at: Option<(u64, u64, usize)>,
 }
 
 /// Unrequested blocks tolerated from a peer beyond those we withdrew from it (races with
@@ -295,6 +297,7 @@ impl Coordinator {
             announcer: outputs.announcer,
             resume: outputs.resume,
             resume_dirty: false,
+            sampled_at: None,
         }
     }
 
@@ -1192,10 +1195,15 @@ impl Coordinator {
             }
         }
         // Memory and threads only: summing switches reads a /proc file per thread (400 of
-        // them at 200 peers), every second, in every seeder of a swarm.
-        let usage = crate::procstat::memory_and_threads();
-        self.run.peak_rss_anon = self.run.peak_rss_anon.max(usage.rss_anon);
-        self.run.peak_threads = self.run.peak_threads.max(usage.threads);
+        // them at 200 peers). And only when data moved or peers came or went since the last
+        // sample: an idle seeder (hundreds of them in a bench swarm) reads nothing.
+        let activity = (self.down.total(), self.up.total(), self.peers.len());
+        if self.sampled_at != Some(activity) {
+            self.sampled_at = Some(activity);
+            let usage = crate::procstat::memory_and_threads();
+            self.run.peak_rss_anon = self.run.peak_rss_anon.max(usage.rss_anon);
+            self.run.peak_threads = self.run.peak_threads.max(usage.threads);
+        }
         self.progress.update(&self.snapshot());
     }
 
