@@ -736,14 +736,15 @@ def seeder_addr(k):
     return f"127.0.{k // 250}.{k % 250 + 2}", 20000 + k % 20000
 
 
-def announce_for(port, info_hash_hex, ip, peer_port, k, size):
-    """Register one seeder at the tracker ourselves (HTTP, BEP 3 `ip`, left=0)."""
+def announce_for(port, info_hash_hex, ip, peer_port, k, size, event="started"):
+    """Register one seeder at the tracker ourselves (HTTP, BEP 3 `ip`, left=0); with
+    event="stopped", take it off the tracker's list again."""
     import urllib.parse
     import urllib.request
     q = urllib.parse.urlencode({
         "info_hash": bytes.fromhex(info_hash_hex), "peer_id": b"-BENCH0-" + b"%012d" % k,
         "port": peer_port, "uploaded": 0, "downloaded": size, "left": 0, "compact": 1,
-        "event": "started", "ip": ip, "numwant": 0})
+        "event": event, "ip": ip, "numwant": 0})
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/announce?{q}", timeout=5) as r:
         body = r.read()
     if b"failure" in body:
@@ -851,6 +852,13 @@ def peers_round(a, torrent, ih, counts, clients, rnd, stamp, rows):
         failed = True
     finally:
         PROCS.stop_many(seeders)
+        # Off the tracker too: the next round's small swarms must not be handed the
+        # addresses of these dead seeders.
+        for k in range(8, 8 + len(seeders)):
+            try:
+                announce_for(a.tracker_port, ih, *seeder_addr(k), k, a.size, "stopped")
+            except (OSError, SystemExit) as e:
+                log(f"could not take seeder {k} off the tracker: {e!r}")
     return failed
 
 
