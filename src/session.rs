@@ -420,20 +420,19 @@ fn check_pieces(storage: &Storage, meta: &Metainfo, pieces: &[u32], workers: usi
     })
 }
 
-/// Accepts connections and hands them to the coordinator; ends when the coordinator is gone.
 /// Bytes of complete pieces that may wait for a verifier (besides one per worker).
 const HASH_QUEUE_BYTES: u64 = 2 << 20;
 
 /// How many complete pieces may wait for a verifier: 8 of 256 KiB, a single one of 2 MiB or
 /// more. Room for several small pieces keeps the coordinator from stopping at every piece
 /// while both verifiers are busy: stopped, it tops up no request queue, the peers run dry, and
-/// the cores idle once the verifiers catch up (one waiting piece of 256 KiB: 1.82 / 1.92 s at
-/// 5 / 200 seeders; eight: 1.71 / 1.77). Large pieces stay at one: whole pieces held in
-/// memory are what private memory is made of.
+/// the cores idle once the verifiers catch up (README, change 18). Large pieces stay at one:
+/// whole pieces held in memory are what private memory is made of.
 fn hash_queue_len(piece_length: u64) -> usize {
     (HASH_QUEUE_BYTES / piece_length.max(1)).max(1) as usize
 }
 
+/// Accepts connections and hands them to the coordinator; ends when the coordinator is gone.
 fn spawn_listener(listener: TcpListener, incoming: Sender<TcpStream>) {
     let _ = std::thread::Builder::new()
         .name("listener".into())
