@@ -423,13 +423,13 @@ fn check_pieces(storage: &Storage, meta: &Metainfo, pieces: &[u32], workers: usi
 /// Bytes of complete pieces that may wait for a verifier (besides one per worker).
 const HASH_QUEUE_BYTES: u64 = 2 << 20;
 
-/// How many complete pieces may wait for a verifier: 8 of 256 KiB, a single one of 2 MiB or
-/// more. Room for several small pieces keeps the coordinator from stopping at every piece
-/// while both verifiers are busy: stopped, it tops up no request queue, the peers run dry, and
-/// the cores idle once the verifiers catch up (README, change 18). Large pieces stay at one:
-/// whole pieces held in memory are what private memory is made of.
+/// How many complete pieces may wait for a verifier: 8 of 256 KiB, 2 of 1 MiB or more. Room
+/// for more than one keeps the coordinator from stopping at every piece while both verifiers
+/// are busy: stopped, it tops up no request queue, the peers run dry, and the cores idle once
+/// the verifiers catch up (README, change 18). Large pieces get no more than two: whole pieces
+/// held in memory are what private memory is made of.
 fn hash_queue_len(piece_length: u64) -> usize {
-    (HASH_QUEUE_BYTES / piece_length.max(1)).max(1) as usize
+    (HASH_QUEUE_BYTES / piece_length.max(1)).max(2) as usize
 }
 
 /// Accepts connections and hands them to the coordinator; ends when the coordinator is gone.
@@ -463,10 +463,11 @@ mod tests {
     use super::hash_queue_len;
 
     #[test]
-    fn the_verifier_queue_holds_two_mib_of_pieces_and_at_least_one() {
+    fn the_verifier_queue_holds_two_mib_of_pieces_and_at_least_two() {
         assert_eq!(hash_queue_len(16 << 10), 128);
         assert_eq!(hash_queue_len(256 << 10), 8);
         assert_eq!(hash_queue_len(1 << 20), 2);
-        assert_eq!(hash_queue_len(4 << 20), 1);
+        assert_eq!(hash_queue_len(4 << 20), 2);
+        assert_eq!(hash_queue_len(16 << 20), 2);
     }
 }
