@@ -319,12 +319,17 @@ def free_port():
 def make_torrent(minibt, content, piece, url, out):
     subprocess.run([minibt, "create", content, "-t", url, "-o", out, "-l", human(piece),
                     "--no-date", "-f"], check=True, timeout=600, stdout=subprocess.DEVNULL)
-    info = subprocess.run([minibt, "info", out], check=True, timeout=60, capture_output=True,
-                          text=True).stdout
+    return info_hash_of(minibt, out)
+
+
+def info_hash_of(minibt, torrent):
+    """The torrent's info hash (hex), as `minibt info` shows it."""
+    info = subprocess.run([minibt, "info", torrent], check=True, timeout=60,
+                          capture_output=True, text=True).stdout
     for line in info.splitlines():
         if line.startswith("info hash:"):
             return line.split()[-1]
-    raise SystemExit(f"no info hash in `minibt info {out}`")
+    raise SystemExit(f"no info hash in `minibt info {torrent}`")
 
 
 def start_tracker(kind, minibt, work, port, hashes):

@@ -11,7 +11,6 @@ handshake, read the seeder's bitfield, send `interested`, wait for `unchoke`, cl
 seeder's CPU per connection, the median of the rounds. Needs root (the cgroup) and loopback.
 """
 import argparse
-import hashlib
 import os
 import socket
 import struct
@@ -19,36 +18,11 @@ import subprocess
 import sys
 import time
 
+from bench import info_hash_of
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CGROUP = "/sys/fs/cgroup/cpuacct/minibt-conn-cost"
 ADDR = ("127.0.0.250", 29999)
-
-
-def info_hash(torrent):
-    """SHA-1 of the bencoded `info` value, found by walking the bencoding."""
-    data = open(torrent, "rb").read()
-
-    def end_of(i):
-        c = data[i:i + 1]
-        if c == b"i":
-            return data.index(b"e", i) + 1
-        if c in (b"l", b"d"):
-            i += 1
-            while data[i:i + 1] != b"e":
-                i = end_of(i)
-            return i + 1
-        colon = data.index(b":", i)
-        return colon + 1 + int(data[i:colon])
-
-    i = 1
-    while data[i:i + 1] != b"e":
-        key_end = end_of(i)
-        key = data[data.index(b":", i) + 1:key_end]
-        value_end = end_of(key_end)
-        if key == b"info":
-            return hashlib.sha1(data[key_end:value_end]).digest()
-        i = value_end
-    raise SystemExit(f"{torrent}: no info dictionary")
 
 
 def cpu_seconds():
@@ -90,7 +64,7 @@ def main():
     ap.add_argument("--connections", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
-    ih = info_hash(a.torrent)
+    ih = bytes.fromhex(info_hash_of(a.minibt, a.torrent))
     os.makedirs(CGROUP, exist_ok=True)
     seeder = subprocess.Popen(
         [a.minibt, "seed", a.torrent, "--from", a.data, "--no-tracker", "-q", "--port",
