@@ -26,7 +26,8 @@ minibt — a small BitTorrent client
 Usage:
   minibt FILE.torrent [options]  download into the current directory (or -o DIR)
   minibt seed FILE.torrent --from DIR [options]
-                                 check the data in DIR and seed it
+                                 check the data in DIR and seed it (fetching any
+                                 missing pieces); DIR must hold some of the files
   minibt demo [--seeders N] [--size SIZE] [--keep]
                                  a whole swarm on this machine: tracker, seeders, a download
   minibt tracker [--bind ADDR]   run the built-in tracker (HTTP and UDP, default 127.0.0.1:6969)
@@ -439,9 +440,8 @@ pub fn run(command: Command) -> Result<(), String> {
             output,
             force,
         } => run_create(&options, &output, force),
-        Command::Download { torrent, config } | Command::Seed { torrent, config } => {
-            run_session(&torrent, config)
-        }
+        Command::Download { torrent, config } => run_session(&torrent, config, false),
+        Command::Seed { torrent, config } => run_session(&torrent, config, true),
         Command::Demo(opts) => crate::demo::run_demo(&opts),
         Command::Tracker { bind } => {
             eprintln!("minibt tracker on {bind} (HTTP and UDP); Ctrl-C stops it");
@@ -534,8 +534,12 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
 }
 
 /// Loads the torrent, runs the session and prints the summary.
-fn run_session(torrent: &Path, mut config: SessionConfig) -> Result<(), String> {
+/// Runs a download, or a seed (`seeding`: the data should already be in the directory).
+fn run_session(torrent: &Path, mut config: SessionConfig, seeding: bool) -> Result<(), String> {
     let m = Metainfo::load(torrent).map_err(|e| e.to_string())?;
+    if seeding {
+        require_some_data(&m, &config.output_dir)?;
+    }
     config.stop = Some(
         crate::signals::install().map_err(|e| format!("cannot install signal handlers: {e}"))?,
     );
@@ -564,6 +568,22 @@ fn run_session(torrent: &Path, mut config: SessionConfig) -> Result<(), String> 
         eprint!("{}", report.text());
     }
     Ok(())
+}
+
+/// `seed` where none of the torrent's files exists is almost surely a wrong `--from`: say so,
+/// rather than create empty files there and wait for peers to fill them. (Some files, or
+/// files in part, are fine: they are checked, and what is missing is fetched.)
+fn require_some_data(m: &Metainfo, dir: &Path) -> Result<(), String> {
+    let layout = m.layout();
+    let mut files = layout.files().iter().filter(|f| !f.padding);
+    if files.any(|f| dir.join(&f.path).is_file()) {
+        return Ok(());
+    }
+    Err(format!(
+        "seed: none of {}'s files is in {} (is --from right? to download it, run `minibt FILE.torrent -o DIR`)",
+        m.info.name,
+        dir.display()
+    ))
 }
 
 fn run_create(options: &CreateOptions, output: &Path, force: bool) -> Result<(), String> {

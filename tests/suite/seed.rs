@@ -293,3 +293,41 @@ fn two_seeds_do_not_keep_a_connection_to_each_other() {
         "seeds kept reconnecting: {connects} connections"
     );
 }
+
+#[test]
+fn seed_refuses_a_directory_without_the_data() {
+    let dir = scratch_dir("seed-no-data");
+    let src = dir.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("movie.bin"), pseudo_random_bytes(5, 300_000)).unwrap();
+    let torrent = dir.join("t.torrent");
+    make_torrent(
+        &src.join("movie.bin"),
+        &["http://127.0.0.1:9/announce".to_string()],
+        32 * 1024,
+        &torrent,
+    );
+    // A mistyped --from: an error naming the directory, and nothing created there.
+    let wrong = dir.join("typo");
+    let log = dir.join("seed.log");
+    let args = [
+        "seed",
+        torrent.to_str().unwrap(),
+        "--from",
+        wrong.to_str().unwrap(),
+        "--no-tracker",
+        "-q",
+    ];
+    let mut seed = minibt("seed", &args, &log);
+    let status = seed.wait_for(Duration::from_secs(10));
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        status.is_some_and(|s| !s.success()),
+        "seeding nothing did not fail: {status:?} {stderr}"
+    );
+    assert!(
+        stderr.contains("none of movie.bin's files") && stderr.contains("typo"),
+        "unclear error: {stderr}"
+    );
+    assert!(!wrong.exists(), "the wrong directory was created");
+}
