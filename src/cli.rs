@@ -53,7 +53,8 @@ Download and seed options:
   -q, --quiet                    no progress display
       --max-upload-rate R        bytes per second for all peers together (K and M suffixes)
       --max-download-rate R      likewise for downloading
-      --report FILE              write a JSON run report (peers, memory, threads, timings)
+      --report FILE              write a JSON run report (peers, memory, threads, timings;
+                                 also when stopped by a signal)
 
 Progress is kept in .NAME.minibt-resume beside the download: an interrupted download
 (Ctrl-C, SIGTERM, a crash) resumes where it stopped. Ctrl-C stops cleanly (exit 130);
@@ -548,12 +549,28 @@ fn run_session(torrent: &Path, mut config: SessionConfig, seeding: bool) -> Resu
     let dir = config.output_dir.clone();
     let info_hash = m.info_hash.hex();
     let report_path = config.report.clone();
-    let summary = crate::session::run(m, config, |_| {}).map_err(|e| format!("{name}: {e}"))?;
-    let report = crate::report::Report::new(&name, &info_hash, &summary);
-    if let Some(path) = report_path {
-        std::fs::write(&path, report.json())
-            .map_err(|e| format!("cannot write report {}: {e}", path.display()))?;
-    }
+    let write_report = |summary: &crate::session::Summary| {
+        let report = crate::report::Report::new(&name, &info_hash, summary);
+        if let Some(path) = &report_path {
+            std::fs::write(path, report.json())
+                .map_err(|e| format!("cannot write report {}: {e}", path.display()))?;
+        }
+        Ok::<_, String>(report)
+    };
+    let summary = match crate::session::run(m, config, |_| {}) {
+        Ok(summary) => summary,
+        Err(e) => {
+            // A run that ended early (a seed always does) still reports what it did.
+            if let Some(summary) = &e.summary {
+                let report = write_report(summary)?;
+                if !quiet {
+                    eprint!("{}", report.text());
+                }
+            }
+            return Err(format!("{name}: {e}"));
+        }
+    };
+    let report = write_report(&summary)?;
     if !quiet {
         let secs = summary.elapsed.as_secs_f64().max(1e-3);
         let fetched = summary.stats.downloaded;

@@ -1,7 +1,7 @@
 //! The run report: what a download cost and who it came from.
 //!
-//! Printed as a short text summary at the end of every download, and written as JSON with
-//! `--report FILE`. It is the raw material of the threads-vs-async lesson: per-peer bytes and
+//! Printed as a short text summary at the end of every run (a seed's, or a download's that a
+//! signal stopped, included), and written as JSON with `--report FILE`. It is the raw material of the threads-vs-async lesson: per-peer bytes and
 //! rates, the client's OS threads, peak private memory and context switches (from /proc), and
 //! the time spent hashing and writing.
 
@@ -14,6 +14,8 @@ use std::fmt::Write as _;
 pub struct Report {
     pub name: String,
     pub info_hash: String,
+    /// "complete", or why the run ended before (e.g. "stopped by SIGTERM").
+    pub outcome: String,
     pub summary_elapsed_s: f64,
     pub total_length: u64,
     pub downloaded: u64,
@@ -65,6 +67,7 @@ impl Report {
         Report {
             name: name.to_string(),
             info_hash: info_hash.to_string(),
+            outcome: s.ended_early.clone().unwrap_or_else(|| "complete".into()),
             summary_elapsed_s: s.elapsed.as_secs_f64(),
             total_length: s.total_length,
             downloaded: s.stats.downloaded,
@@ -129,6 +132,7 @@ impl Report {
         let mut j = String::from("{\n");
         let _ = writeln!(j, "  \"name\": {},", quote(&self.name));
         let _ = writeln!(j, "  \"info_hash\": {},", quote(&self.info_hash));
+        let _ = writeln!(j, "  \"outcome\": {},", quote(&self.outcome));
         let _ = writeln!(j, "  \"elapsed_s\": {:.3},", self.summary_elapsed_s);
         for (k, v) in [
             ("total_length", self.total_length),
@@ -193,6 +197,7 @@ mod tests {
         let r = Report {
             name: "a\"b".into(),
             info_hash: "00".into(),
+            outcome: "complete".into(),
             summary_elapsed_s: 1.0,
             total_length: 10,
             downloaded: 10,

@@ -98,15 +98,31 @@ pub struct Summary {
     pub stats: RunStats,
     pub pieces_already_had: u32,
     pub listen_addr: SocketAddr,
+    /// Why the run ended before the download was complete (a seed always does): `None` for a
+    /// complete download.
+    pub ended_early: Option<String>,
 }
 
 /// A session failure, for the user.
 #[derive(Debug)]
-pub struct SessionError(pub String);
+pub struct SessionError {
+    pub message: String,
+    /// What the run did before it ended, if it got as far as running (for `--report`).
+    pub summary: Option<Box<Summary>>,
+}
+
+impl SessionError {
+    fn new(message: impl Into<String>) -> SessionError {
+        SessionError {
+            message: message.into(),
+            summary: None,
+        }
+    }
+}
 
 impl std::fmt::Display for SessionError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -121,8 +137,9 @@ pub fn run(
     let started = Instant::now();
     let meta = Arc::new(meta);
     let layout = meta.layout();
-    let storage =
-        Arc::new(Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError(e.to_string()))?);
+    let storage = Arc::new(
+        Storage::open(&cfg.output_dir, &layout).map_err(|e| SessionError::new(e.to_string()))?,
+    );
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     let state_path = crate::resume_store::state_path(&cfg.output_dir, &meta.info.name);
     let recorded = if cfg.resume {
@@ -144,14 +161,14 @@ pub fn run(
 
     let listen_ip = cfg.bind_ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let listener = crate::net::bind_listener(listen_ip, cfg.port, 9).map_err(|e| {
-        SessionError(format!(
+        SessionError::new(format!(
             "cannot listen on {listen_ip} port {}: {e}",
             cfg.port
         ))
     })?;
     let listen_addr = listener
         .local_addr()
-        .map_err(|e| SessionError(e.to_string()))?;
+        .map_err(|e| SessionError::new(e.to_string()))?;
     on_listening(listen_addr);
     log::info!("listening on {listen_addr}");
 
@@ -189,7 +206,7 @@ pub fn run(
         pool.clone(),
         results_tx,
     )
-    .map_err(|e| SessionError(format!("cannot start verifier threads: {e}")))?;
+    .map_err(|e| SessionError::new(format!("cannot start verifier threads: {e}")))?;
 
     let (incoming_tx, incoming_rx) = unbounded();
     spawn_listener(listener, incoming_tx);
@@ -210,7 +227,7 @@ pub fn run(
                 storage.clone(),
                 boot.clone(),
             )
-            .map_err(|e| SessionError(format!("cannot start the resume saver: {e}")))?,
+            .map_err(|e| SessionError::new(format!("cannot start the resume saver: {e}")))?,
         )
     } else {
         None
@@ -234,8 +251,9 @@ pub fn run(
         // Ask for enough peers to fill our connection slots (trackers cap it themselves).
         params.numwant = cfg.max_peers.clamp(50, 200) as u32;
         announcer = Some(
-            spawn_announcer(tiers, params, stats.clone(), peers_tx, ctl_rx)
-                .map_err(|e| SessionError(format!("cannot start the announcer thread: {e}")))?,
+            spawn_announcer(tiers, params, stats.clone(), peers_tx, ctl_rx).map_err(|e| {
+                SessionError::new(format!("cannot start the announcer thread: {e}"))
+            })?,
         );
         announcer_tx = Some(ctl_tx);
     } else {
@@ -294,24 +312,39 @@ pub fn run(
     wake_listener(listen_addr);
     log::debug!("session over: {outcome:?}");
 
-    match outcome {
-        Outcome::Complete => Ok(Summary {
-            total_length: layout.total_length(),
-            elapsed: started.elapsed(),
-            stats,
-            pieces_already_had,
-            listen_addr,
-        }),
-        Outcome::TimedOut => Err(SessionError(format!(
-            "no piece could be downloaded within {} s (no tracker or peer delivered data)",
-            cfg.timeout.as_secs()
-        ))),
-        Outcome::StorageFailed(e) => Err(SessionError(format!("storage failed: {e}{saved}"))),
-        Outcome::Interrupted(signal) => Err(SessionError(format!(
-            "stopped by {}{saved}",
-            crate::signals::name(signal)
-        ))),
-    }
+    let mut summary = Summary {
+        total_length: layout.total_length(),
+        elapsed: started.elapsed(),
+        stats,
+        pieces_already_had,
+        listen_addr,
+        ended_early: None,
+    };
+    let (why, message) = match outcome {
+        Outcome::Complete => return Ok(summary),
+        Outcome::TimedOut => {
+            let why = format!("no piece within {} s", cfg.timeout.as_secs());
+            let message = format!(
+                "no piece could be downloaded within {} s (no tracker or peer delivered data)",
+                cfg.timeout.as_secs()
+            );
+            (why, message)
+        }
+        Outcome::StorageFailed(e) => (
+            "storage failed".to_string(),
+            format!("storage failed: {e}{saved}"),
+        ),
+        Outcome::Interrupted(signal) => {
+            let why = format!("stopped by {}", crate::signals::name(signal));
+            let message = format!("{why}{saved}");
+            (why, message)
+        }
+    };
+    summary.ended_early = Some(why);
+    Err(SessionError {
+        message,
+        summary: Some(Box::new(summary)),
+    })
 }
 
 /// Writes the final resume state, flushing the maps first when there is no `boot` id to record

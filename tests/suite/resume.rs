@@ -241,10 +241,11 @@ fn sigint_stops_quickly_saves_state_tells_tracker_and_resumes() {
 }
 
 #[test]
-fn sigterm_stops_a_seeder_with_status_143() {
+fn sigterm_stops_a_seeder_with_status_143_and_its_report() {
     let c = case("termed", 100_000, &["http://127.0.0.1:9/a".into()]);
     let src = c.dir.join("src");
     let port = free_port().to_string();
+    let report = c.dir.join("report.json");
     let args = [
         "seed",
         c.torrent.to_str().unwrap(),
@@ -255,6 +256,8 @@ fn sigterm_stops_a_seeder_with_status_143() {
         "--bind-ip",
         "127.0.0.1",
         "--no-tracker",
+        "--report",
+        report.to_str().unwrap(),
         "-q",
     ];
     let mut p = minibt("seeder", &args, &c.dir.join("seeder.log"));
@@ -267,6 +270,12 @@ fn sigterm_stops_a_seeder_with_status_143() {
     assert_eq!(status.code(), Some(143));
     // The seeder recorded every piece as verified beside its data.
     assert_eq!(read_state(&c, &src).pieces.count(), c.meta.num_pieces());
+    // A seed only ever ends early, and `--report` still gets its report, saying how it ended.
+    let report = std::fs::read_to_string(&report).expect("a report after SIGTERM");
+    assert!(
+        report.contains("\"outcome\": \"stopped by SIGTERM\""),
+        "{report}"
+    );
 }
 
 #[test]
