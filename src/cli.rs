@@ -534,8 +534,8 @@ fn session_options(p: &mut pico_args::Arguments, cmd: &str) -> Result<SessionCon
     Ok(c)
 }
 
-/// Loads the torrent, runs the session and prints the summary.
-/// Runs a download, or a seed (`seeding`: the data should already be in the directory).
+/// Loads the torrent, runs a download or (`seeding`) a seed of data already in the directory,
+/// and prints the summary; writes the `--report` even when the run ends early.
 fn run_session(torrent: &Path, mut config: SessionConfig, seeding: bool) -> Result<(), String> {
     let m = Metainfo::load(torrent).map_err(|e| e.to_string())?;
     if seeding {
