@@ -592,14 +592,25 @@ fn run_session(torrent: &Path, mut config: SessionConfig, seeding: bool) -> Resu
 /// files in part, are fine: they are checked, and what is missing is fetched.)
 fn require_some_data(m: &Metainfo, dir: &Path) -> Result<(), String> {
     let layout = m.layout();
-    let mut files = layout.files().iter().filter(|f| !f.padding);
-    if files.any(|f| dir.join(&f.path).is_file()) {
+    let expected: Vec<PathBuf> = layout
+        .files()
+        .iter()
+        .filter(|f| !f.padding)
+        .map(|f| dir.join(&f.path))
+        .collect();
+    if expected.is_empty() || expected.iter().any(|p| p.is_file()) {
         return Ok(());
     }
+    let others = match expected.len() - 1 {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
     Err(format!(
-        "seed: none of {}'s files is in {} (is --from right? to download it, run `minibt FILE.torrent -o DIR`)",
+        "seed: none of {}'s files is in {} (looked for {}{others}; is --from right? to download \
+         it, run `minibt FILE.torrent -o DIR`)",
         m.info.name,
-        dir.display()
+        dir.display(),
+        expected[0].display(),
     ))
 }
 
