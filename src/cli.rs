@@ -281,6 +281,7 @@ pub fn parse_raw(args: Vec<OsString>) -> Result<RawArgs, String> {
         }),
         Some(s) if s.starts_with('-') => Err(format!("unknown option {s:?} (try --help)")),
         // Anything else is a torrent to download (the path may not be UTF-8: use the OsString).
+        _ if help(&args) => Ok(RawArgs::Help(USAGE)),
         _ => {
             let mut args = args;
             let torrent = args.remove(0);
@@ -297,8 +298,14 @@ fn no_leftovers(p: pico_args::Arguments, cmd: &str) -> Result<(), String> {
     if rest.is_empty() {
         Ok(())
     } else {
+        // Only `create` has a help text of its own; there is no `download` subcommand.
+        let help = if cmd == "create" {
+            "minibt create --help"
+        } else {
+            "minibt --help"
+        };
         Err(format!(
-            "{cmd}: unexpected arguments {rest:?} (try `minibt {cmd} --help`)"
+            "{cmd}: unexpected arguments {rest:?} (try `{help}`)"
         ))
     }
 }
@@ -787,6 +794,20 @@ mod tests {
             parse_raw(os(&["x.torrent", "--out", "d"])),
             Ok(RawArgs::Download { torrent, rest }) if torrent == "x.torrent" && rest.len() == 2
         ));
+        assert!(matches!(
+            parse_raw(os(&["x.torrent", "--help"])),
+            Ok(RawArgs::Help(t)) if t == USAGE
+        ));
+    }
+
+    #[test]
+    fn a_stray_argument_points_to_a_help_that_exists() {
+        let download = parse_raw(os(&["x.torrent", "--bogus"])).and_then(validate);
+        let err = download.expect_err("--bogus refused");
+        assert!(err.contains("(try `minibt --help`)"), "{err}");
+        let create = parse_raw(os(&["create", "dir", "-t", "http://a/", "--bogus"]));
+        let err = create.and_then(validate).expect_err("--bogus refused");
+        assert!(err.contains("(try `minibt create --help`)"), "{err}");
     }
 
     #[test]
