@@ -72,6 +72,13 @@ pub const RANDOM_FIRST_PIECES: u32 = 4;
 /// In endgame a block is requested from at most this many peers at once (two duplicates).
 pub const ENDGAME_MAX_REQUESTERS: usize = 3;
 
+/// In endgame a peer is given duplicate requests only while it has fewer than this many blocks
+/// in flight. Duplicates are for blocks held up at a slow peer, and a peer that is about to
+/// run dry is the one to fetch them; a peer still busy with its own queue would only fetch
+/// again what is already on its way (at the start of endgame that is the whole in-flight
+/// window: up to 16 MiB).
+pub const ENDGAME_QUEUE: usize = 16;
+
 /// Extent affinity groups pieces into aligned runs of this many bytes (one piece when pieces
 /// are this large or larger).
 pub const EXTENT_BYTES: u64 = 4 << 20;
@@ -324,6 +331,7 @@ impl Picker {
         // 3. Endgame: duplicate requests, fewest requesters first.
         if left > 0 && self.in_endgame() {
             let set = self.outstanding.entry(peer).or_default();
+            let mut left = left.min(ENDGAME_QUEUE.saturating_sub(set.len()));
             for round in 1..ENDGAME_MAX_REQUESTERS {
                 for (&piece, prog) in self.partial.iter_mut() {
                     if !peer_has.has(piece) {
@@ -1051,6 +1059,26 @@ mod tests {
         // A new peer with the same pieces gets 4 again (still the rarest).
         p.peer_bitfield(9, &a);
         assert_eq!(pick(&mut p, 8, &a, 1)[0].index, 4);
+    }
+
+    #[test]
+    fn endgame_duplicates_go_only_to_peers_about_to_run_dry() {
+        // One piece of 40 blocks, requested half by peer 1 and half by peer 2: endgame.
+        let l = layout(40 * BLOCK_LEN as u64, 40 * BLOCK_LEN as u64);
+        let mut p = Picker::new(&l, &Bitfield::new(1), PickMode::RarestFirst);
+        let all = Bitfield::full(1);
+        for k in 1..=3 {
+            p.peer_bitfield(k, &all);
+        }
+        assert_eq!(pick(&mut p, 1, &all, 20).len(), 20);
+        assert_eq!(pick(&mut p, 2, &all, 20).len(), 20);
+        assert!(p.in_endgame());
+        // Peer 2 still has 20 blocks on their way: nothing more for it.
+        assert!(pick(&mut p, 2, &all, 100).is_empty());
+        // Peer 3 has none: duplicates, but only up to ENDGAME_QUEUE in flight.
+        assert_eq!(pick(&mut p, 3, &all, 100).len(), ENDGAME_QUEUE);
+        assert!(pick(&mut p, 3, &all, 100).is_empty());
+        p.check_invariants();
     }
 
     #[test]
