@@ -35,8 +35,9 @@
 //!    random one (to get something to trade quickly); then the rarest, ties broken by extent
 //!    affinity and otherwise at random ([`PickMode::RarestFirst`]); or the lowest index
 //!    ([`PickMode::Sequential`]).
-//! 3. Endgame: when no block anywhere is free, request blocks already requested from other
-//!    peers; [`Picker::block_received`] then names the peers to send `cancel` to.
+//! 3. Endgame: when no block anywhere is free, a peer with fewer than [`ENDGAME_QUEUE`] blocks
+//!    in flight requests blocks already requested from other peers;
+//!    [`Picker::block_received`] then names the peers to send `cancel` to.
 //!
 //! Rarest-first keeps `Missing` pieces in buckets indexed by availability (number of
 //! connected peers that have the piece), updated incrementally in O(1) per change, so a pick
