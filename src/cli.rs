@@ -7,7 +7,7 @@
 //!
 //! To add a subcommand (`tracker`, `seed`, `demo`): a [`RawArgs`] variant and its parse arm
 //! in [`parse_raw`], a [`Command`] variant built in [`validate`], a runner arm in [`run`], and
-//! a line in [`USAGE`].
+//! a line in `USAGE`.
 
 use std::ffi::OsString;
 use std::fmt::Write as _;

@@ -48,7 +48,7 @@ pub struct Info {
     pub name: String,
     pub piece_length: u64,
     pub piece_hashes: Vec<[u8; 20]>,
-    /// One entry for a single-file torrent (path = [name]), else the `files` list.
+    /// One entry for a single-file torrent (path = `[name]`), else the `files` list.
     pub files: Vec<FileInfo>,
     /// True when the torrent had a `files` list (content goes under a directory `name`).
     pub multi_file: bool,
